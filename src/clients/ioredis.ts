@@ -1,0 +1,59 @@
+import { Redis, type RedisOptions } from "ioredis";
+import type { RedisConnection } from "./connection.js";
+
+/** Options the manager sets on connections it opens itself (injected clients keep their own). */
+const OWNED_DEFAULTS: RedisOptions = {
+  // Commands to a node that is down fail at the first failed reconnect instead of queueing: a lock
+  // attempt would give up on that node anyway, and a stale acquire replayed later only delays others.
+  maxRetriesPerRequest: 0,
+  autoResendUnfulfilledCommands: false,
+  retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 5), 1000),
+  connectTimeout: 2000,
+};
+
+/** Adapter for an ioredis client. */
+export class IORedisConnection implements RedisConnection {
+  readonly label: string;
+
+  constructor(
+    readonly client: Redis,
+    private readonly owned: boolean,
+  ) {
+    const { host, port, path } = client.options;
+    this.label = path ?? `${host ?? "127.0.0.1"}:${port ?? 6379}`;
+  }
+
+  /** Opens a connection from a `redis://` / `rediss://` URL or an ioredis options object. */
+  static open(target: string | RedisOptions): IORedisConnection {
+    const client =
+      typeof target === "string"
+        ? new Redis(target, OWNED_DEFAULTS)
+        : new Redis({ ...OWNED_DEFAULTS, ...target });
+    // Connection errors surface on the commands that fail; without a listener ioredis would print them.
+    client.on("error", () => {});
+    return new IORedisConnection(client, true);
+  }
+
+  send(args: readonly (string | number)[]): Promise<unknown> {
+    const [command, ...rest] = args;
+    return this.client.call(String(command), ...rest);
+  }
+
+  async close(): Promise<void> {
+    // disconnect(), not quit(): quit waits for a reply that a frozen node never sends.
+    if (this.owned) this.client.disconnect();
+  }
+}
+
+/** True for an ioredis `Redis` instance (checked by shape, so that a second copy of ioredis also works). */
+export function isIORedis(value: unknown): value is Redis {
+  const v = value as Partial<Redis> | null;
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    typeof v.call === "function" &&
+    typeof v.duplicate === "function" &&
+    typeof v.status === "string" &&
+    typeof v.options === "object"
+  );
+}

@@ -1,0 +1,14 @@
+export type { NodeRedisClient } from "./clients/node-redis.js";
+export type { NodeSpec } from "./clients/resolve.js";
+export {
+  LockAbortedError,
+  LockError,
+  LockLostError,
+  LockManagerClosedError,
+  LockTimeoutError,
+  LockUnavailableError,
+  type NodeOutcome,
+} from "./errors.js";
+export { Lease } from "./lease.js";
+export { LockManager } from "./manager.js";
+export { type AcquireOptions, DEFAULTS, type LockManagerOptions, type WithLockOptions } from "./options.js";

@@ -1,0 +1,220 @@
+import { LockLostError, LockUnavailableError, type NodeOutcome } from "./errors.js";
+import { checkMs, MIN_TTL } from "./options.js";
+import { expiryOf, monotonicNow } from "./validity.js";
+
+export type ExtendResult =
+  | { readonly kind: "extended"; readonly start: number }
+  /** A quorum is certainly gone: enough nodes said the key is missing or someone else's. */
+  | { readonly kind: "lost"; readonly outcomes: readonly NodeOutcome[] }
+  /** Too few nodes answered (or too late) to know; the lease keeps the validity it had. */
+  | { readonly kind: "unavailable"; readonly outcomes: readonly NodeOutcome[]; readonly detail?: string };
+
+/** How a lease talks to its primitive (mutex today; semaphores and read-write locks later). */
+export interface LeaseDriver {
+  readonly quorum: number;
+  extend(ttl: number): Promise<ExtendResult>;
+  /** Deletes the owner's keys; `answered` counts nodes that replied at all. */
+  release(): Promise<{ answered: number; outcomes: readonly NodeOutcome[] }>;
+  /** Called once when the lease ends, however it ends. */
+  ended(lease: Lease, how: "released" | "lost"): void;
+}
+
+export interface LeaseInit {
+  readonly resource: string;
+  readonly token: string;
+  readonly fence: number | undefined;
+  readonly ttl: number;
+  /** Monotonic instant the winning attempt began. */
+  readonly start: number;
+  readonly autoExtend: boolean;
+  readonly driver: LeaseDriver;
+}
+
+/**
+ * A lock you hold. It is yours while `valid` is true; `signal` aborts the moment it stops being valid
+ * (released, expired, or lost), so pass it to the work the lock protects.
+ *
+ * @example
+ * await using lease = await locks.acquire("orders:42");
+ * await db.update(order, { fence: lease.fence, signal: lease.signal });
+ */
+export class Lease implements AsyncDisposable {
+  /** The resource this lease locks. */
+  readonly resource: string;
+  /** The random owner token (160 bits) stored in Redis; only its holder can release or extend. */
+  readonly token: string;
+  /**
+   * Fencing token: strictly greater than the fence of every earlier holder of this resource. Send it with
+   * every write to the protected resource and have the resource reject writes with a lower fence than it
+   * has seen. `undefined` when the manager was created with `fencing: false`.
+   */
+  readonly fence: number | undefined;
+
+  #ttl: number;
+  #expiresAt: number;
+  #state: "held" | "released" | "lost" = "held";
+  readonly #controller = new AbortController();
+  readonly #driver: LeaseDriver;
+  readonly #autoExtend: boolean;
+  #expiryTimer: NodeJS.Timeout | undefined;
+  #extendTimer: NodeJS.Timeout | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #released: Promise<void> | undefined;
+
+  /** @internal Leases come from `LockManager.acquire`, `tryAcquire` and `withLock`. */
+  constructor(init: LeaseInit) {
+    this.resource = init.resource;
+    this.token = init.token;
+    this.fence = init.fence;
+    this.#ttl = init.ttl;
+    this.#driver = init.driver;
+    this.#autoExtend = init.autoExtend;
+    this.#expiresAt = expiryOf(init.ttl, init.start);
+    this.#armExpiry();
+    if (this.#autoExtend) this.#scheduleExtension(init.start + init.ttl / 3 - monotonicNow());
+  }
+
+  /** True while the lease is guaranteed: not released, not lost, and its validity not yet run out. */
+  get valid(): boolean {
+    this.#checkExpiry();
+    return this.#state === "held";
+  }
+
+  /** Milliseconds of guaranteed validity left (0 once the lease is no longer valid). */
+  get remainingMs(): number {
+    return this.valid ? Math.max(0, this.#expiresAt - monotonicNow()) : 0;
+  }
+
+  /**
+   * Aborts when the lease stops being valid: with a `LockLostError` reason when it expired or was lost,
+   * with an `AbortError` `DOMException` when it was released.
+   */
+  get signal(): AbortSignal {
+    this.#checkExpiry();
+    return this.#controller.signal;
+  }
+
+  /**
+   * Extends the lease to `ttl` ms from now (default: the TTL it was acquired with) on a quorum.
+   * Never re-creates an expired lock.
+   * @throws {LockLostError} the lease is no longer valid, or a quorum says it is no longer held.
+   * @throws {LockUnavailableError} too few nodes answered; the lease keeps the validity it had.
+   */
+  extend(ttl: number = this.#ttl): Promise<void> {
+    try {
+      checkMs("ttl", ttl, MIN_TTL);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#serial(async () => {
+      const result = await this.#extendOnce(ttl);
+      if (result.kind === "lost") {
+        const reason: unknown = this.#controller.signal.reason;
+        throw reason instanceof LockLostError ? reason : new LockLostError(this.resource, "it was released");
+      }
+      if (result.kind === "unavailable") {
+        throw new LockUnavailableError(
+          this.resource,
+          "extend",
+          this.#driver.quorum,
+          result.outcomes,
+          result.detail,
+        );
+      }
+    });
+  }
+
+  /**
+   * Releases the lock on every node (compare-and-delete: never someone else's). Idempotent; a lease that
+   * already expired or was lost counts as released.
+   * @throws {LockUnavailableError} the lease was still valid but too few nodes answered; the lock frees itself
+   * when its TTL runs out.
+   */
+  release(): Promise<void> {
+    this.#released ??= this.#release();
+    return this.#released;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.release();
+  }
+
+  async #release(): Promise<void> {
+    const wasValid = this.valid;
+    if (this.#state === "held")
+      this.#end("released", new DOMException("The lease was released", "AbortError"));
+    const { answered, outcomes } = await this.#driver.release();
+    if (wasValid && answered < this.#driver.quorum) {
+      throw new LockUnavailableError(this.resource, "release", this.#driver.quorum, outcomes);
+    }
+  }
+
+  async #extendOnce(ttl: number): Promise<ExtendResult> {
+    if (!this.valid) return { kind: "lost", outcomes: [] };
+    const result = await this.#driver.extend(ttl);
+    if (this.#state !== "held") return { kind: "lost", outcomes: [] };
+    if (result.kind === "extended") {
+      this.#ttl = ttl;
+      this.#expiresAt = expiryOf(ttl, result.start);
+      this.#armExpiry();
+    } else if (result.kind === "lost") {
+      this.#lose("a quorum of nodes no longer holds it", result.outcomes);
+    }
+    return result;
+  }
+
+  // Extensions self-reschedule: the next is planned only after the previous one settled, so they never overlap.
+  #scheduleExtension(delay: number): void {
+    clearTimeout(this.#extendTimer);
+    this.#extendTimer = setTimeout(() => void this.#autoExtendTick(), Math.max(0, delay));
+    this.#extendTimer.unref();
+  }
+
+  async #autoExtendTick(): Promise<void> {
+    if (!this.valid) return;
+    let result: ExtendResult;
+    try {
+      result = await this.#serial(() => this.#extendOnce(this.#ttl));
+    } catch {
+      result = { kind: "unavailable", outcomes: [] };
+    }
+    if (this.#state !== "held") return;
+    if (result.kind === "extended") this.#scheduleExtension(this.#ttl / 3);
+    // Nodes did not answer: try again soon, while validity lasts; the expiry timer reports the loss if not.
+    else this.#scheduleExtension(Math.min(this.#ttl / 10, this.remainingMs / 3));
+  }
+
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(work, work);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  #armExpiry(): void {
+    clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = setTimeout(
+      () => this.#checkExpiry(),
+      Math.max(0, this.#expiresAt - monotonicNow()) + 1,
+    );
+    this.#expiryTimer.unref();
+  }
+
+  #checkExpiry(): void {
+    if (this.#state === "held" && monotonicNow() >= this.#expiresAt) {
+      this.#lose(`its validity ran out (ttl ${this.#ttl} ms)`, []);
+    }
+  }
+
+  #lose(why: string, outcomes: readonly NodeOutcome[]): void {
+    if (this.#state !== "held") return;
+    this.#end("lost", new LockLostError(this.resource, why, outcomes));
+  }
+
+  #end(how: "released" | "lost", reason: unknown): void {
+    this.#state = how;
+    clearTimeout(this.#expiryTimer);
+    clearTimeout(this.#extendTimer);
+    this.#controller.abort(reason);
+    this.#driver.ended(this, how);
+  }
+}

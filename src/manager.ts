@@ -1,0 +1,169 @@
+import type { RedisConnection } from "./clients/connection.js";
+import { openNode } from "./clients/resolve.js";
+import type { LockContext } from "./context.js";
+import { invalidType, LockManagerClosedError, LockTimeoutError } from "./errors.js";
+import { Lease, type LeaseDriver } from "./lease.js";
+import { acquireMutex, newToken } from "./mutex/acquire.js";
+import { extendMutex } from "./mutex/extend.js";
+import { mutexKeys } from "./mutex/keys.js";
+import { releaseMutex } from "./mutex/release.js";
+import {
+  type AcquireOptions,
+  checkResource,
+  type LockManagerOptions,
+  type ResolvedCallOptions,
+  type ResolvedManagerOptions,
+  resolveCallOptions,
+  resolveManagerOptions,
+  type WithLockOptions,
+} from "./options.js";
+import { quorumOf } from "./validity.js";
+import { PollStrategy } from "./waiting/poll.js";
+import type { WaitStrategy } from "./waiting/strategy.js";
+
+/**
+ * Hands out locks on one Redis node, or Redlock quorum locks on N independent masters, through one API.
+ * Owns its connections and reuses them for every lock; `close()` closes the ones it opened.
+ *
+ * @example
+ * const locks = new LockManager({ nodes: ["redis://a:6379", "redis://b:6379", "redis://c:6379"] });
+ * await locks.withLock("orders:42", async (lease) => {
+ *   await chargeCard(order, { fence: lease.fence, signal: lease.signal });
+ * });
+ * await locks.close();
+ */
+export class LockManager {
+  readonly #options: ResolvedManagerOptions;
+  readonly #nodes: readonly RedisConnection[];
+  readonly #context: LockContext;
+  readonly #strategy: WaitStrategy;
+  readonly #leases = new Set<Lease>();
+  readonly #background = new Set<Promise<unknown>>();
+  #closed: Promise<void> | undefined;
+
+  constructor(options?: LockManagerOptions) {
+    this.#options = resolveManagerOptions(options);
+    this.#nodes = this.#options.nodes.map(openNode);
+    this.#context = {
+      nodes: this.#nodes,
+      quorum: quorumOf(this.#nodes.length),
+      nodeTimeout: this.#options.nodeTimeout,
+      prefix: this.#options.prefix,
+      fencing: this.#options.fencing,
+      track: (work) => this.#track(work),
+    };
+    this.#strategy = new PollStrategy(100);
+  }
+
+  /** How many nodes must agree for a lock: floor(N/2)+1 (1 on a single node). */
+  get quorum(): number {
+    return this.#context.quorum;
+  }
+
+  /**
+   * Acquires `resource`, waiting up to `wait` ms while someone else holds it.
+   * @throws {LockTimeoutError} still busy when `wait` ran out.
+   * @throws {LockUnavailableError} too few nodes answered (never for a lock that is merely busy).
+   * @throws {LockAbortedError} `signal` aborted (`name` is `"AbortError"`).
+   */
+  async acquire(resource: string, options?: AcquireOptions): Promise<Lease> {
+    const call = this.#prepare("acquire", resource, options);
+    const lease = await this.#acquire(resource, call);
+    if (lease) return lease;
+    throw new LockTimeoutError(resource, call.wait, []);
+  }
+
+  /**
+   * One attempt, no waiting: a lease, or `null` when someone else holds the lock.
+   * @throws {LockUnavailableError} too few nodes answered: busy and down never look the same.
+   */
+  async tryAcquire(resource: string, options?: Omit<AcquireOptions, "wait">): Promise<Lease | null> {
+    return this.#acquire(resource, this.#prepare("tryAcquire", resource, options));
+  }
+
+  /**
+   * Acquires `resource`, runs `fn(lease)`, and releases the lock however `fn` ends. While `fn` runs the
+   * lease is extended every ttl/3; if that fails for good, `lease.signal` aborts with a `LockLostError`.
+   * Returns what `fn` returns and throws what it throws, unchanged.
+   */
+  async withLock<T>(
+    resource: string,
+    fn: (lease: Lease) => T | Promise<T>,
+    options?: WithLockOptions,
+  ): Promise<T> {
+    if (typeof fn !== "function") throw invalidType("fn", "a function", fn);
+    const call = this.#prepare("withLock", resource, options);
+    const lease = await this.#acquire(resource, call);
+    if (!lease) throw new LockTimeoutError(resource, call.wait, []);
+    try {
+      return await fn(lease);
+    } finally {
+      // A failed release must not replace fn's result or error; the lock then frees itself at its TTL.
+      await lease.release().catch(() => {});
+    }
+  }
+
+  /**
+   * Releases the leases still held, waits for background cleanups, and closes the connections this manager
+   * opened (injected clients stay open). Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await Promise.allSettled([...this.#leases].map((lease) => lease.release()));
+      await Promise.allSettled([...this.#background]);
+      await this.#strategy.close();
+      await Promise.allSettled(this.#nodes.map((node) => node.close()));
+    })();
+    return this.#closed;
+  }
+
+  #prepare(
+    kind: "acquire" | "tryAcquire" | "withLock",
+    resource: unknown,
+    options: unknown,
+  ): ResolvedCallOptions {
+    checkResource(resource);
+    const call = resolveCallOptions(kind, options, this.#options);
+    if (this.#closed) throw new LockManagerClosedError();
+    return call;
+  }
+
+  async #acquire(resource: string, call: ResolvedCallOptions): Promise<Lease | null> {
+    const keys = mutexKeys(this.#options.prefix, resource);
+    const token = newToken();
+    const context = this.#context;
+    const result = await acquireMutex(context, this.#strategy, resource, keys, token, call);
+    if (result.kind === "busy") {
+      if (call.wait === 0) return null;
+      throw new LockTimeoutError(resource, call.wait, result.outcomes);
+    }
+    const leases = this.#leases;
+    const driver: LeaseDriver = {
+      quorum: context.quorum,
+      extend: (ttl) => extendMutex(context, keys, token, ttl),
+      release: () => releaseMutex(context, keys, token),
+      ended(lease, how) {
+        leases.delete(lease);
+        // A lost lease may still sit on some nodes (the drift margin, a late extension): free them early.
+        if (how === "lost") context.track(releaseMutex(context, keys, token));
+      },
+    };
+    const lease = new Lease({
+      resource,
+      token,
+      fence: result.fence,
+      ttl: call.ttl,
+      start: result.start,
+      autoExtend: call.autoExtend,
+      driver,
+    });
+    if (lease.valid) leases.add(lease);
+    return lease;
+  }
+
+  #track(work: Promise<unknown>): void {
+    const settled = work.catch(() => {});
+    this.#background.add(settled);
+    void settled.finally(() => this.#background.delete(settled));
+  }
+}

@@ -1,0 +1,220 @@
+import { randomBytes } from "node:crypto";
+import type { LockContext } from "../context.js";
+import { LockAbortedError, LockUnavailableError, type NodeOutcome } from "../errors.js";
+import { type VoteResult, vote } from "../quorum.js";
+import { runScript } from "../script.js";
+import { monotonicNow, validityLeft } from "../validity.js";
+import type { WaitStrategy } from "../waiting/strategy.js";
+import type { MutexKeys } from "./keys.js";
+import { releaseMutex } from "./release.js";
+import { acquire as acquireScript, fenceSync } from "./scripts.generated.js";
+
+/** 160 random bits: unguessable, so only the owner can release or extend. */
+export const newToken = (): string => randomBytes(20).toString("base64url");
+
+export type AttemptResult =
+  | {
+      readonly kind: "acquired";
+      /** Monotonic instant the attempt began: validity is counted from here. */
+      readonly start: number;
+      readonly fence: number | undefined;
+      readonly outcomes: readonly NodeOutcome[];
+    }
+  /** Held by someone else. `retryAfter`: the holder's shortest remaining TTL seen, when known. */
+  | {
+      readonly kind: "busy";
+      readonly retryAfter: number | undefined;
+      readonly outcomes: readonly NodeOutcome[];
+    }
+  /** Too few nodes answered, or they answered too late for any validity to remain. */
+  | { readonly kind: "unavailable"; readonly outcomes: readonly NodeOutcome[]; readonly detail?: string };
+
+type AcquireReply = { fence: number; pttl: number };
+
+/**
+ * One Redlock attempt: take the key on every node in parallel; with a quorum, agree on the fence (second
+ * round, only when nodes disagree), then check that validity is left. Anything short of a lease releases
+ * what it got on every node that may hold it, including nodes that never answered.
+ */
+export async function attemptMutex(
+  ctx: LockContext,
+  keys: MutexKeys,
+  token: string,
+  ttl: number,
+  signal: AbortSignal | undefined,
+): Promise<AttemptResult> {
+  const start = monotonicNow();
+  const fencing = ctx.fencing ? "1" : "0";
+  const { result, abandon } = vote<AcquireReply>(
+    ctx.nodes,
+    async (conn, abandoned) => {
+      const reply = (await runScript(
+        conn,
+        acquireScript,
+        [keys.lock, keys.fence],
+        [token, ttl, fencing],
+        abandoned,
+      )) as [number, number];
+      return reply[0] === 1
+        ? { status: "ok", value: { fence: Number(reply[1]), pttl: 0 } }
+        : { status: "refused", value: { fence: 0, pttl: Number(reply[1]) } };
+    },
+    { quorum: ctx.quorum, timeout: Math.min(ctx.nodeTimeout, ttl), signal },
+  );
+  let round: VoteResult<AcquireReply>;
+  try {
+    round = await result;
+  } catch (reason) {
+    // Aborted mid-flight: every node may end up holding the key; undo after each request settles.
+    ctx.track(releaseMutex(ctx, keys, token));
+    throw reason;
+  }
+
+  const failed = async (outcome: Exclude<AttemptResult, { kind: "acquired" }>): Promise<AttemptResult> => {
+    abandon();
+    await cleanUp(ctx, keys, token, round);
+    return outcome;
+  };
+
+  if (!round.granted) {
+    const errors = round.outcomes.filter((o) => o.status === "error" || o.status === "timeout").length;
+    if (errors > ctx.nodes.length - ctx.quorum)
+      return failed({ kind: "unavailable", outcomes: round.outcomes });
+    const ttls = round.verdicts.flatMap((v) =>
+      v?.status === "refused" && v.value.pttl > 0 ? [v.value.pttl] : [],
+    );
+    return failed({
+      kind: "busy",
+      retryAfter: ttls.length ? Math.min(...ttls) : undefined,
+      outcomes: round.outcomes,
+    });
+  }
+
+  let fence: number | undefined;
+  if (ctx.fencing) {
+    const fences = round.verdicts.flatMap((v) => (v?.status === "ok" ? [v.value.fence] : []));
+    fence = Math.max(...fences);
+    // The fence must be on a majority before anyone relies on it (see fence-sync.lua). Skip the round
+    // when a majority already reported exactly this value: always the case on a single node.
+    if (fences.filter((f) => f === fence).length < ctx.quorum) {
+      const remaining = validityLeft(ttl, start, monotonicNow());
+      const synced =
+        remaining > 0 &&
+        (await syncFence(ctx, keys, token, fence, Math.min(ctx.nodeTimeout, remaining), signal));
+      if (!synced) {
+        return failed({
+          kind: "unavailable",
+          outcomes: round.outcomes,
+          detail: "the fence could not be written to a majority",
+        });
+      }
+    }
+  }
+
+  if (validityLeft(ttl, start, monotonicNow()) <= 0) {
+    const elapsed = Math.round(monotonicNow() - start);
+    return failed({
+      kind: "unavailable",
+      outcomes: round.outcomes,
+      detail: `a quorum answered after ${elapsed} ms, leaving no validity of the ${ttl} ms TTL`,
+    });
+  }
+  return { kind: "acquired", start, fence, outcomes: round.outcomes };
+}
+
+async function syncFence(
+  ctx: LockContext,
+  keys: MutexKeys,
+  token: string,
+  fence: number,
+  timeout: number,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  const { result } = vote(
+    ctx.nodes,
+    async (conn, abandoned) => {
+      const reply = await runScript(conn, fenceSync, [keys.lock, keys.fence], [token, fence], abandoned);
+      return { status: reply === 1 ? "ok" : "refused", value: null };
+    },
+    { quorum: ctx.quorum, timeout, signal },
+  );
+  try {
+    return (await result).granted;
+  } catch {
+    return false; // aborted: the caller's abort check reports it
+  }
+}
+
+/**
+ * Releases the key wherever this attempt may have set it. Nodes that took it are waited for (so that a
+ * caller who sees the attempt fail finds no key of its own left on a node that answered); nodes that never
+ * answered get the delete queued behind the acquire, in the background.
+ */
+async function cleanUp(
+  ctx: LockContext,
+  keys: MutexKeys,
+  token: string,
+  round: VoteResult<AcquireReply>,
+): Promise<void> {
+  const took: number[] = [];
+  const unknown: number[] = [];
+  round.outcomes.forEach((o, i) => {
+    if (o.status === "ok") took.push(i);
+    else if (o.status !== "refused") unknown.push(i);
+  });
+  if (unknown.length > 0) ctx.track(releaseMutex(ctx, keys, token, { nodes: unknown, after: round.done }));
+  if (took.length > 0) await releaseMutex(ctx, keys, token, { nodes: took });
+}
+
+export interface AcquireLoopOptions {
+  readonly ttl: number;
+  readonly wait: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+/**
+ * Attempts until one succeeds, the lock turns out to be unreachable (fails fast: waiting does not bring
+ * nodes back), the deadline passes (returns the last `busy` attempt), or the signal aborts.
+ */
+export async function acquireMutex(
+  ctx: LockContext,
+  strategy: WaitStrategy,
+  resource: string,
+  keys: MutexKeys,
+  token: string,
+  options: AcquireLoopOptions,
+): Promise<Extract<AttemptResult, { kind: "acquired" | "busy" }>> {
+  const { ttl, wait, signal } = options;
+  const began = monotonicNow();
+  const deadline = began + wait;
+  if (signal?.aborted) throw new LockAbortedError(resource, signal.reason);
+  const waiter = strategy.begin(resource);
+  try {
+    for (;;) {
+      let attempt: AttemptResult;
+      try {
+        attempt = await attemptMutex(ctx, keys, token, ttl, signal);
+      } catch (reason) {
+        if (signal?.aborted) throw new LockAbortedError(resource, signal.reason);
+        throw reason;
+      }
+      if (signal?.aborted) {
+        if (attempt.kind === "acquired") await releaseMutex(ctx, keys, token);
+        throw new LockAbortedError(resource, signal.reason);
+      }
+      if (attempt.kind === "acquired") return attempt;
+      if (attempt.kind === "unavailable") {
+        throw new LockUnavailableError(resource, "acquire", ctx.quorum, attempt.outcomes, attempt.detail);
+      }
+      if (monotonicNow() >= deadline) return attempt;
+      try {
+        await waiter.next(attempt.retryAfter, deadline, signal);
+      } catch (reason) {
+        if (signal?.aborted) throw new LockAbortedError(resource, signal.reason);
+        throw reason;
+      }
+    }
+  } finally {
+    waiter.end();
+  }
+}

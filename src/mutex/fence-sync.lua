@@ -1,0 +1,21 @@
+--[[
+  Quorum mode's second round: raises the fencing counter to the lease's fence (the highest any node
+  reported), but only while this node still holds the lock for the owner. A later holder must take the lock
+  on a majority, which overlaps the majority written here, and can only do so after this owner's key is gone
+  from those nodes, so its own bump starts above this fence.
+
+  KEYS[1] the lock key
+  KEYS[2] the fencing counter key
+  ARGV[1] the owner's token
+  ARGV[2] the fence to write back
+
+  Returns 1 when written (or the counter was already at least that high), 0 when the lock is not the owner's.
+]]
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+local current = tonumber(redis.call('GET', KEYS[2])) or 0
+if current < tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[2], ARGV[2])
+end
+return 1

@@ -1,0 +1,15 @@
+/**
+ * Key names for one resource. The resource sits in a Redis Cluster hash tag, so that every key of one
+ * resource lands in one slot and multi-key scripts work on Cluster unchanged.
+ */
+export interface MutexKeys {
+  /** The lock itself: its value is the owner's token. */
+  readonly lock: string;
+  /** The fencing counter: never expires, only goes up. */
+  readonly fence: string;
+}
+
+export function mutexKeys(prefix: string, resource: string): MutexKeys {
+  const base = `${prefix}{${resource}}`;
+  return { lock: base, fence: `${base}:fence` };
+}

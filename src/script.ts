@@ -1,0 +1,37 @@
+import type { RedisConnection } from "./clients/connection.js";
+
+/** A Lua script as generated from a `.lua` file by scripts/gen-lua.mjs. */
+export interface LuaScript {
+  /** Path-like name, e.g. `mutex/acquire`. */
+  readonly name: string;
+  /** Number of KEYS the script takes. */
+  readonly keys: number;
+  readonly sha1: string;
+  readonly source: string;
+}
+
+const isNoScript = (error: unknown): boolean =>
+  error instanceof Error && error.message.startsWith("NOSCRIPT");
+
+/**
+ * Runs a script by SHA1, sending the source only when the node answers NOSCRIPT (cache flushed, node restarted).
+ * The fallback is skipped once `abandoned` is aborted: a caller that gave up on this request may already have
+ * sent a cleanup command on the same connection, and an EVAL sent after it would undo that cleanup.
+ */
+export async function runScript(
+  conn: RedisConnection,
+  script: LuaScript,
+  keys: readonly string[],
+  args: readonly (string | number)[],
+  abandoned?: AbortSignal,
+): Promise<unknown> {
+  if (keys.length !== script.keys) {
+    throw new Error(`Script ${script.name} takes ${script.keys} keys, got ${keys.length}`);
+  }
+  try {
+    return await conn.send(["EVALSHA", script.sha1, keys.length, ...keys, ...args]);
+  } catch (error) {
+    if (!isNoScript(error) || abandoned?.aborted) throw error;
+    return conn.send(["EVAL", script.source, keys.length, ...keys, ...args]);
+  }
+}

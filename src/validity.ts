@@ -1,0 +1,28 @@
+// The Redlock arithmetic, kept free of I/O so it can be unit-tested on its own.
+import { performance } from "node:perf_hooks";
+
+/** Monotonic milliseconds. Never `Date.now()`: wall-clock jumps must not stretch or shrink a lease. */
+export const monotonicNow = (): number => performance.now();
+
+/** Clock drift allowance for a TTL: 1% of it plus 2 ms (the Redlock paper's figure for Redis expiry precision). */
+export function drift(ttl: number): number {
+  return ttl * 0.01 + 2;
+}
+
+/** How many nodes must agree: a strict majority. */
+export function quorumOf(nodes: number): number {
+  return Math.floor(nodes / 2) + 1;
+}
+
+/**
+ * Milliseconds of guaranteed ownership left for an attempt that began at `start` (monotonic) with `ttl`:
+ * ttl − elapsed − drift. Zero or less means the attempt must be treated as failed.
+ */
+export function validityLeft(ttl: number, start: number, now: number): number {
+  return ttl - (now - start) - drift(ttl);
+}
+
+/** The monotonic instant at which a lease taken at `start` with `ttl` stops being guaranteed. */
+export function expiryOf(ttl: number, start: number): number {
+  return start + ttl - drift(ttl);
+}

@@ -1,0 +1,26 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { monotonicNow } from "../validity.js";
+import type { Waiter, WaitStrategy } from "./strategy.js";
+
+/**
+ * Retries after a randomised delay (interval × 0.5 … 1.5), so contending clients spread out instead of
+ * retrying in lockstep. Never sleeps past the holder's remaining TTL or the deadline.
+ */
+export class PollStrategy implements WaitStrategy {
+  constructor(private readonly interval: number) {}
+
+  begin(): Waiter {
+    const interval = this.interval;
+    return {
+      async next(retryAfter, deadline, signal) {
+        const jittered = interval * (0.5 + Math.random());
+        const delay = Math.min(jittered, retryAfter ?? jittered, deadline - monotonicNow());
+        if (delay > 0) await sleep(delay, undefined, { signal });
+        else signal?.throwIfAborted();
+      },
+      end() {},
+    };
+  }
+
+  async close(): Promise<void> {}
+}

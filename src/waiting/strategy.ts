@@ -1,0 +1,20 @@
+/**
+ * How a waiter learns that a busy lock may be free. The acquire loop calls `begin` before its first attempt,
+ * so a strategy that listens for release notices cannot miss one sent between a failed attempt and the wait.
+ */
+export interface WaitStrategy {
+  begin(resource: string): Waiter;
+  /** Releases what the strategy holds (subscriptions, connections). */
+  close(): Promise<void>;
+}
+
+export interface Waiter {
+  /**
+   * Resolves when another attempt is worth making, and never later than `deadline` (monotonic ms).
+   * `retryAfter` is the holder's remaining TTL in ms when known (the lock is free by then at the latest).
+   * Rejects with the signal's reason when `signal` aborts.
+   */
+  next(retryAfter: number | undefined, deadline: number, signal: AbortSignal | undefined): Promise<void>;
+  /** The waiter is done (acquired, failed or aborted); it must leave nothing behind. */
+  end(): void;
+}
