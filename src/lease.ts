@@ -1,6 +1,6 @@
 import { LockLostError, LockUnavailableError, type NodeOutcome } from "./errors.js";
 import { checkMs, MIN_TTL } from "./options.js";
-import { expiryOf, monotonicNow } from "./validity.js";
+import { drift, expiryOf, monotonicNow } from "./validity.js";
 
 export type ExtendResult =
   | { readonly kind: "extended"; readonly start: number }
@@ -27,6 +27,8 @@ export interface LeaseInit {
   /** Monotonic instant the winning attempt began. */
   readonly start: number;
   readonly autoExtend: boolean;
+  /** Longest hold in ms from `start` (Infinity: no cap). */
+  readonly maxHold: number;
   readonly driver: LeaseDriver;
 }
 
@@ -56,6 +58,7 @@ export class Lease implements AsyncDisposable {
   readonly #controller = new AbortController();
   readonly #driver: LeaseDriver;
   readonly #autoExtend: boolean;
+  readonly #holdEnd: number;
   #expiryTimer: NodeJS.Timeout | undefined;
   #extendTimer: NodeJS.Timeout | undefined;
   #queue: Promise<unknown> = Promise.resolve();
@@ -69,6 +72,7 @@ export class Lease implements AsyncDisposable {
     this.#ttl = init.ttl;
     this.#driver = init.driver;
     this.#autoExtend = init.autoExtend;
+    this.#holdEnd = init.start + init.maxHold;
     this.#expiresAt = expiryOf(init.ttl, init.start);
     this.#armExpiry();
     if (this.#autoExtend) this.#scheduleExtension(init.start + init.ttl / 3 - monotonicNow());
@@ -96,7 +100,7 @@ export class Lease implements AsyncDisposable {
 
   /**
    * Extends the lease to `ttl` ms from now (default: the TTL it was acquired with) on a quorum.
-   * Never re-creates an expired lock.
+   * Never re-creates an expired lock, and never reaches past `maxHold` (the TTL is shortened to end there).
    * @throws {LockLostError} the lease is no longer valid, or a quorum says it is no longer held.
    * @throws {LockUnavailableError} too few nodes answered; the lease keeps the validity it had.
    */
@@ -149,12 +153,18 @@ export class Lease implements AsyncDisposable {
     }
   }
 
-  async #extendOnce(ttl: number): Promise<ExtendResult> {
+  async #extendOnce(requested: number): Promise<ExtendResult> {
     if (!this.valid) return { kind: "lost", outcomes: [] };
+    const ttl = Math.min(requested, Math.floor(this.#holdEnd - monotonicNow()));
+    if (ttl < MIN_TTL) {
+      // Within a few ms of maxHold: end the lease now rather than extend it by a sliver.
+      this.#lose("it reached its maxHold", []);
+      return { kind: "lost", outcomes: [] };
+    }
     const result = await this.#driver.extend(ttl);
     if (this.#state !== "held") return { kind: "lost", outcomes: [] };
     if (result.kind === "extended") {
-      this.#ttl = ttl;
+      if (ttl === requested) this.#ttl = ttl;
       this.#expiresAt = expiryOf(ttl, result.start);
       this.#armExpiry();
     } else if (result.kind === "lost") {
@@ -201,7 +211,8 @@ export class Lease implements AsyncDisposable {
 
   #checkExpiry(): void {
     if (this.#state === "held" && monotonicNow() >= this.#expiresAt) {
-      this.#lose(`its validity ran out (ttl ${this.#ttl} ms)`, []);
+      const capped = monotonicNow() >= this.#holdEnd - drift(this.#ttl) - 1;
+      this.#lose(capped ? "it reached its maxHold" : `its validity ran out (ttl ${this.#ttl} ms)`, []);
     }
   }
 

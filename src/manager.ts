@@ -155,6 +155,7 @@ export class LockManager {
       ttl: call.ttl,
       start: result.start,
       autoExtend: call.autoExtend,
+      maxHold: call.maxHold,
       driver,
     });
     if (lease.valid) leases.add(lease);

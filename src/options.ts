@@ -51,6 +51,12 @@ export interface AcquireOptions {
    * for good, `lease.signal` aborts with a `LockLostError`. Default: false (`withLock` always does it).
    */
   autoExtend?: boolean;
+  /**
+   * Longest time the lease may be held, in ms from acquisition, however often it is extended: extensions
+   * (automatic or by hand) never reach past it, and at that point the lease ends like a lost one (its
+   * signal aborts with a `LockLostError`). At least `ttl`. Default: no cap.
+   */
+  maxHold?: number;
 }
 
 /** Options of `withLock`. */
@@ -61,6 +67,8 @@ export interface WithLockOptions {
   wait?: number;
   /** Aborts the wait for the lock (not the function: pass `lease.signal` on to it). */
   signal?: AbortSignal;
+  /** Longest time the lock may be held, in ms, however long `fn` runs (see {@link AcquireOptions.maxHold}). */
+  maxHold?: number;
 }
 
 export interface ResolvedManagerOptions {
@@ -163,11 +171,12 @@ export interface ResolvedCallOptions {
   readonly wait: number;
   readonly signal: AbortSignal | undefined;
   readonly autoExtend: boolean;
+  readonly maxHold: number;
 }
 
-const ACQUIRE_KEYS = ["ttl", "wait", "signal", "autoExtend"] as const;
-const TRY_ACQUIRE_KEYS = ["ttl", "signal", "autoExtend"] as const;
-const WITH_LOCK_KEYS = ["ttl", "wait", "signal"] as const;
+const ACQUIRE_KEYS = ["ttl", "wait", "signal", "autoExtend", "maxHold"] as const;
+const TRY_ACQUIRE_KEYS = ["ttl", "signal", "autoExtend", "maxHold"] as const;
+const WITH_LOCK_KEYS = ["ttl", "wait", "signal", "maxHold"] as const;
 const KEYS_OF = { acquire: ACQUIRE_KEYS, tryAcquire: TRY_ACQUIRE_KEYS, withLock: WITH_LOCK_KEYS } as const;
 
 /** Per-call options over the manager's defaults. `kind` picks which option names are allowed. */
@@ -179,8 +188,12 @@ export function resolveCallOptions(
   checkObject("options", options);
   const o = options ?? {};
   checkKeys(`${kind}() options`, o, KEYS_OF[kind]);
+  const ttl = o.ttl === undefined ? defaults.ttl : checkMs("ttl", o.ttl, MIN_TTL);
+  if (o.maxHold !== undefined && typeof o.maxHold === "number" && o.maxHold < ttl) {
+    throw invalidValue("maxHold", `at least the ttl (${ttl} ms)`, o.maxHold);
+  }
   return {
-    ttl: o.ttl === undefined ? defaults.ttl : checkMs("ttl", o.ttl, MIN_TTL),
+    ttl,
     wait: kind === "tryAcquire" ? 0 : o.wait === undefined ? defaults.wait : checkMs("wait", o.wait, 0, true),
     signal: checkSignal(o.signal),
     autoExtend:
@@ -189,5 +202,7 @@ export function resolveCallOptions(
         : o.autoExtend === undefined
           ? false
           : checkBoolean("autoExtend", o.autoExtend),
+    maxHold:
+      o.maxHold === undefined ? Number.POSITIVE_INFINITY : checkMs("maxHold", o.maxHold, MIN_TTL, true),
   };
 }
