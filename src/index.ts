@@ -9,6 +9,14 @@ export {
   LockUnavailableError,
   type NodeOutcome,
 } from "./errors.js";
+export {
+  type AcquiredEvent,
+  CHANNELS,
+  type ExtendedEvent,
+  type LostEvent,
+  type NodeErrorEvent,
+  type ReleasedEvent,
+} from "./events.js";
 export { Lease } from "./lease.js";
 export { LockManager } from "./manager.js";
 export { type AcquireOptions, DEFAULTS, type LockManagerOptions, type WithLockOptions } from "./options.js";

@@ -1,4 +1,5 @@
 import { LockLostError, LockUnavailableError, type NodeOutcome } from "./errors.js";
+import { emit } from "./events.js";
 import { checkMs, MIN_TTL } from "./options.js";
 import { drift, expiryOf, monotonicNow } from "./validity.js";
 
@@ -59,6 +60,7 @@ export class Lease implements AsyncDisposable {
   readonly #driver: LeaseDriver;
   readonly #autoExtend: boolean;
   readonly #holdEnd: number;
+  readonly #start: number;
   #expiryTimer: NodeJS.Timeout | undefined;
   #extendTimer: NodeJS.Timeout | undefined;
   #queue: Promise<unknown> = Promise.resolve();
@@ -73,6 +75,7 @@ export class Lease implements AsyncDisposable {
     this.#driver = init.driver;
     this.#autoExtend = init.autoExtend;
     this.#holdEnd = init.start + init.maxHold;
+    this.#start = init.start;
     this.#expiresAt = expiryOf(init.ttl, init.start);
     this.#armExpiry();
     if (this.#autoExtend) this.#scheduleExtension(init.start + init.ttl / 3 - monotonicNow());
@@ -111,7 +114,7 @@ export class Lease implements AsyncDisposable {
       return Promise.reject(error);
     }
     return this.#serial(async () => {
-      const result = await this.#extendOnce(ttl);
+      const result = await this.#extendOnce(ttl, false);
       if (result.kind === "lost") {
         const reason: unknown = this.#controller.signal.reason;
         throw reason instanceof LockLostError ? reason : new LockLostError(this.resource, "it was released");
@@ -145,15 +148,17 @@ export class Lease implements AsyncDisposable {
 
   async #release(): Promise<void> {
     const wasValid = this.valid;
-    if (this.#state === "held")
+    if (this.#state === "held") {
       this.#end("released", new DOMException("The lease was released", "AbortError"));
+      emit.released({ resource: this.resource, fence: this.fence, heldMs: monotonicNow() - this.#start });
+    }
     const { answered, outcomes } = await this.#driver.release();
     if (wasValid && answered < this.#driver.quorum) {
       throw new LockUnavailableError(this.resource, "release", this.#driver.quorum, outcomes);
     }
   }
 
-  async #extendOnce(requested: number): Promise<ExtendResult> {
+  async #extendOnce(requested: number, automatic: boolean): Promise<ExtendResult> {
     if (!this.valid) return { kind: "lost", outcomes: [] };
     const ttl = Math.min(requested, Math.floor(this.#holdEnd - monotonicNow()));
     if (ttl < MIN_TTL) {
@@ -167,6 +172,7 @@ export class Lease implements AsyncDisposable {
       if (ttl === requested) this.#ttl = ttl;
       this.#expiresAt = expiryOf(ttl, result.start);
       this.#armExpiry();
+      emit.extended({ resource: this.resource, fence: this.fence, ttl, automatic });
     } else if (result.kind === "lost") {
       this.#lose("a quorum of nodes no longer holds it", result.outcomes);
     }
@@ -184,7 +190,7 @@ export class Lease implements AsyncDisposable {
     if (!this.valid) return;
     let result: ExtendResult;
     try {
-      result = await this.#serial(() => this.#extendOnce(this.#ttl));
+      result = await this.#serial(() => this.#extendOnce(this.#ttl, true));
     } catch {
       result = { kind: "unavailable", outcomes: [] };
     }
@@ -218,7 +224,9 @@ export class Lease implements AsyncDisposable {
 
   #lose(why: string, outcomes: readonly NodeOutcome[]): void {
     if (this.#state !== "held") return;
-    this.#end("lost", new LockLostError(this.resource, why, outcomes));
+    const reason = new LockLostError(this.resource, why, outcomes);
+    this.#end("lost", reason);
+    emit.lost({ resource: this.resource, fence: this.fence, reason });
   }
 
   #end(how: "released" | "lost", reason: unknown): void {

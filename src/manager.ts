@@ -2,6 +2,7 @@ import type { RedisConnection } from "./clients/connection.js";
 import { openNode } from "./clients/resolve.js";
 import type { LockContext } from "./context.js";
 import { invalidType, LockManagerClosedError, LockTimeoutError } from "./errors.js";
+import { emit } from "./events.js";
 import { Lease, type LeaseDriver } from "./lease.js";
 import { acquireMutex, newToken } from "./mutex/acquire.js";
 import { extendMutex } from "./mutex/extend.js";
@@ -17,7 +18,7 @@ import {
   resolveManagerOptions,
   type WithLockOptions,
 } from "./options.js";
-import { quorumOf } from "./validity.js";
+import { monotonicNow, quorumOf } from "./validity.js";
 import { PollStrategy } from "./waiting/poll.js";
 import type { WaitStrategy } from "./waiting/strategy.js";
 
@@ -132,6 +133,7 @@ export class LockManager {
     const keys = mutexKeys(this.#options.prefix, resource);
     const token = newToken();
     const context = this.#context;
+    const began = monotonicNow();
     const result = await acquireMutex(context, this.#strategy, resource, keys, token, call);
     if (result.kind === "busy") {
       if (call.wait === 0) return null;
@@ -159,6 +161,7 @@ export class LockManager {
       driver,
     });
     if (lease.valid) leases.add(lease);
+    emit.acquired({ resource, fence: result.fence, ttl: call.ttl, waitedMs: monotonicNow() - began });
     return lease;
   }
 

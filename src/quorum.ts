@@ -2,6 +2,7 @@
 // there is no second code path.
 import type { RedisConnection } from "./clients/connection.js";
 import type { NodeOutcome } from "./errors.js";
+import { emit } from "./events.js";
 
 export type Verdict<T> = { readonly status: "ok" | "refused"; readonly value: T };
 
@@ -14,6 +15,8 @@ export interface VoteOptions {
   readonly waitForAll?: boolean;
   /** Aborting rejects the vote at once with the signal's reason; requests still in flight are abandoned. */
   readonly signal?: AbortSignal | undefined;
+  /** What is being voted on, for `quorumlock:node-error` events. */
+  readonly about?: { readonly operation: string; readonly key: string };
 }
 
 export interface VoteResult<T> {
@@ -81,37 +84,39 @@ export function vote<T>(
   };
 
   const done = nodes.map(async (conn, i) => {
-    const abandoned = controllers[i]!.signal;
+    const controller = controllers[i]!;
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<"timeout">((resolve) => {
+    const gaveUp = new Promise<"timeout" | "abandoned">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), options.timeout);
-      abandoned.addEventListener("abort", () => resolve("timeout"), { once: true });
+      controller.signal.addEventListener("abort", () => resolve("abandoned"), { once: true });
     });
+    let outcome: NodeOutcome;
+    let verdict: Verdict<T> | undefined;
     try {
-      const settled = await Promise.race([request(conn, abandoned), timedOut]);
-      if (decided) return;
+      const settled = await Promise.race([request(conn, controller.signal), gaveUp]);
+      if (settled === "abandoned") return;
       if (settled === "timeout") {
-        controllers[i]!.abort();
-        outcomes[i] = {
-          node: conn.label,
-          status: "timeout",
-          error: new Error(`${conn.label} did not answer within ${options.timeout} ms`),
-        };
-        notOk++;
+        controller.abort();
+        const error = new Error(`${conn.label} did not answer within ${options.timeout} ms`);
+        outcome = { node: conn.label, status: "timeout", error };
       } else {
-        verdicts[i] = settled;
-        outcomes[i] = { node: conn.label, status: settled.status };
-        if (settled.status === "ok") ok++;
-        else notOk++;
+        verdict = settled;
+        outcome = { node: conn.label, status: settled.status };
       }
     } catch (error) {
-      if (decided) return;
-      outcomes[i] = { node: conn.label, status: "error", error: asError(error) };
-      notOk++;
+      outcome = { node: conn.label, status: "error", error: asError(error) };
     } finally {
       clearTimeout(timer);
-      maybeDecide();
     }
+    // A node that fails after the vote was decided is still worth reporting.
+    if (outcome.error && options.about)
+      emit.nodeError({ node: conn.label, ...options.about, error: outcome.error });
+    if (decided) return;
+    outcomes[i] = outcome;
+    verdicts[i] = verdict;
+    if (outcome.status === "ok") ok++;
+    else notOk++;
+    maybeDecide();
   });
 
   if (options.signal?.aborted) onAbort();

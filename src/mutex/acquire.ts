@@ -59,7 +59,12 @@ export async function attemptMutex(
         ? { status: "ok", value: { fence: Number(reply[1]), pttl: 0 } }
         : { status: "refused", value: { fence: 0, pttl: Number(reply[1]) } };
     },
-    { quorum: ctx.quorum, timeout: Math.min(ctx.nodeTimeout, ttl), signal },
+    {
+      quorum: ctx.quorum,
+      timeout: Math.min(ctx.nodeTimeout, ttl),
+      signal,
+      about: { operation: "acquire", key: keys.lock },
+    },
   );
   let round: VoteResult<AcquireReply>;
   try {
@@ -136,7 +141,7 @@ async function syncFence(
       const reply = await runScript(conn, fenceSync, [keys.lock, keys.fence], [token, fence], abandoned);
       return { status: reply === 1 ? "ok" : "refused", value: null };
     },
-    { quorum: ctx.quorum, timeout, signal },
+    { quorum: ctx.quorum, timeout, signal, about: { operation: "fence-sync", key: keys.lock } },
   );
   try {
     return (await result).granted;

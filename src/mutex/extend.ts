@@ -20,7 +20,11 @@ export async function extendMutex(
       const reply = await runScript(conn, extendScript, [keys.lock], [token, ttl], abandoned);
       return { status: reply === 1 ? "ok" : "refused", value: null };
     },
-    { quorum: ctx.quorum, timeout: Math.min(ctx.nodeTimeout, ttl) },
+    {
+      quorum: ctx.quorum,
+      timeout: Math.min(ctx.nodeTimeout, ttl),
+      about: { operation: "extend", key: keys.lock },
+    },
   );
   const { granted, outcomes } = await result;
   if (granted) {

@@ -25,7 +25,12 @@ export async function releaseMutex(
       const reply = await runScript(conn, releaseScript, [keys.lock], [token], abandoned);
       return { status: reply === 1 ? "ok" : "refused", value: null };
     },
-    { quorum: indices.length, timeout: ctx.nodeTimeout, waitForAll: true },
+    {
+      quorum: indices.length,
+      timeout: ctx.nodeTimeout,
+      waitForAll: true,
+      about: { operation: "release", key: keys.lock },
+    },
   );
   const { outcomes } = await result;
   return { answered: outcomes.filter((o) => o.status === "ok" || o.status === "refused").length, outcomes };
