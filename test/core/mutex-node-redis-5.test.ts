@@ -1,0 +1,4 @@
+import { nodeRedisAdapter } from "../support/adapters.js";
+import { mutexSuite } from "./mutex.suite.js";
+
+mutexSuite(nodeRedisAdapter, 5);

@@ -1,0 +1,4 @@
+import { nodeRedisAdapter } from "../support/adapters.js";
+import { quorumSuite } from "./quorum.suite.js";
+
+quorumSuite(nodeRedisAdapter);

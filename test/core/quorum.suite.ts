@@ -1,0 +1,184 @@
+// Quorum behaviour on 5 nodes, run per client adapter: which failures still give a lock, which must not,
+// and how fast the answer comes.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { LockManager, type LockManagerOptions, LockUnavailableError } from "../../src/index.js";
+import { mutexKeys } from "../../src/mutex/keys.js";
+import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
+import { type Adapter, inspect, valuesOn } from "../support/adapters.js";
+import { fresh } from "./mutex.suite.js";
+
+const T = { timeout: 30_000 };
+const keysOf = (resource: string) => mutexKeys("quorumlock:", resource);
+
+export function quorumSuite(adapter: Adapter): void {
+  describe(`quorum of 5 over ${adapter.name}`, () => {
+    let nodes: RedisNodes;
+    let urls: string[];
+    const cleanups: (() => Promise<void>)[] = [];
+
+    async function manager(options: Omit<LockManagerOptions, "nodes"> = {}): Promise<LockManager> {
+      const { specs, cleanup } = await adapter.connect(urls);
+      const locks = new LockManager({ nodes: specs, nodeTimeout: 200, ...options });
+      cleanups.push(async () => {
+        await locks.close();
+        await cleanup();
+      });
+      return locks;
+    }
+
+    before(async () => {
+      nodes = await startRedisNodes(5);
+      urls = nodes.urls();
+    });
+    after(async () => {
+      await Promise.allSettled(cleanups.map((c) => c()));
+      await nodes?.stopAll();
+    });
+
+    it("needs 3 of 5", T, async () => {
+      assert.equal((await manager()).quorum, 3);
+    });
+
+    it("acquire succeeds exactly when a majority is free, for every subset of clogged nodes", T, async () => {
+      const locks = await manager({ ttl: 5_000 });
+      for (let mask = 0; mask < 32; mask++) {
+        const resource = fresh(`subset-${mask}`);
+        const clogged = [0, 1, 2, 3, 4].filter((i) => mask & (1 << i));
+        await inspect(urls, (all) =>
+          Promise.all(clogged.map((i) => all[i]!.set(keysOf(resource).lock, "foreign", "PX", 10_000))),
+        );
+        const lease = await locks.tryAcquire(resource);
+        assert.equal(lease !== null, clogged.length <= 2, `clogged ${clogged.join(",") || "none"}`);
+        await lease?.release();
+        const values = await valuesOn(urls, keysOf(resource).lock);
+        assert.deepEqual(
+          values,
+          [0, 1, 2, 3, 4].map((i) => (clogged.includes(i) ? "foreign" : null)),
+          "a failed attempt leaves no key of its own, a released lease none either",
+        );
+      }
+    });
+
+    it(
+      "busy is not down: a lock held on a majority times out with ERR_LOCK_TIMEOUT, never ERR_LOCK_UNAVAILABLE",
+      T,
+      async () => {
+        const locks = await manager();
+        const resource = fresh("busy");
+        await inspect(urls, (all) =>
+          Promise.all(all.slice(0, 3).map((n) => n.set(keysOf(resource).lock, "foreign", "PX", 10_000))),
+        );
+        assert.equal(await locks.tryAcquire(resource), null);
+        await assert.rejects(locks.acquire(resource, { wait: 300 }), { code: "ERR_LOCK_TIMEOUT" });
+      },
+    );
+
+    it("works with 2 of 5 nodes dead, and fails fast with ERR_LOCK_UNAVAILABLE with 3 dead", T, async () => {
+      const locks = await manager({ ttl: 5_000 });
+      const resource = fresh("dead");
+      await nodes[3]!.kill();
+      await nodes[4]!.kill();
+      try {
+        const lease = await locks.acquire(resource);
+        assert.ok(lease.valid);
+        await lease.extend();
+        await lease.release();
+        await nodes[2]!.kill();
+        const started = performance.now();
+        await assert.rejects(locks.acquire(resource, { wait: 5_000 }), (error: LockUnavailableError) => {
+          assert.ok(error instanceof LockUnavailableError);
+          assert.equal(error.code, "ERR_LOCK_UNAVAILABLE");
+          assert.equal(error.nodes.length, 5);
+          assert.deepEqual(
+            error.nodes.slice(0, 2).map((n) => n.status),
+            ["ok", "ok"],
+          );
+          for (const n of error.nodes.slice(2)) {
+            assert.ok(n.status === "error" || n.status === "timeout", `${n.node}: ${n.status}`);
+            assert.ok(n.error instanceof Error);
+          }
+          return true;
+        });
+        const took = performance.now() - started;
+        assert.ok(took < 200 + 300, `failed after ${took} ms; the wait was 5 s, the node timeout 200 ms`);
+        await assert.rejects(
+          locks.tryAcquire(resource),
+          { code: "ERR_LOCK_UNAVAILABLE" },
+          "down is not busy",
+        );
+        const values = await valuesOn(urls.slice(0, 2), keysOf(resource).lock);
+        assert.deepEqual(values, [null, null], "the failed attempt released the two nodes it got");
+      } finally {
+        await Promise.all([nodes[2]!.restart(), nodes[3]!.restart(), nodes[4]!.restart()]);
+      }
+      await sleep(300); // let the clients reconnect
+      const lease = await locks.acquire(resource, { wait: 5_000 });
+      await lease.release();
+    });
+
+    it("fails within its deadline with 3 of 5 nodes frozen, and cleans up once they thaw", T, async () => {
+      const locks = await manager({ ttl: 5_000 });
+      const resource = fresh("frozen");
+      for (const i of [0, 1, 2]) nodes[i]!.pause();
+      try {
+        const started = performance.now();
+        await assert.rejects(locks.acquire(resource, { wait: 5_000 }), (error: LockUnavailableError) => {
+          assert.equal(error.code, "ERR_LOCK_UNAVAILABLE");
+          assert.deepEqual(
+            error.nodes.map((n) => n.status),
+            ["timeout", "timeout", "timeout", "ok", "ok"],
+          );
+          return true;
+        });
+        const took = performance.now() - started;
+        assert.ok(took < 200 + 300, `failed after ${took} ms with a 200 ms node timeout`);
+      } finally {
+        for (const i of [0, 1, 2]) nodes[i]!.resume();
+      }
+      // The thawed nodes apply the queued acquire and then the queued release: no key of ours remains.
+      await sleep(300);
+      assert.deepEqual(await valuesOn(urls, keysOf(resource).lock), [null, null, null, null, null]);
+    });
+
+    it(
+      "hands out a fence above the last holder's even when node counters diverge (write-back round)",
+      T,
+      async () => {
+        const locks = await manager({ ttl: 5_000 });
+        const resource = fresh("diverge");
+        const { fence } = keysOf(resource);
+        // Node 0's counter runs far ahead of the others (e.g. it alone saw many acquisitions).
+        const ahead = (await locks.tryAcquire(resource))!;
+        await ahead.release();
+        const high = ahead.fence! + 1_000_000_000;
+        await inspect(urls, (all) => all[0]!.set(fence, String(high)));
+        const first = await locks.acquire(resource);
+        assert.equal(first.fence, high + 1);
+        await first.release();
+        // Without node 0, the other nodes' own counters are far below; the write-back must have raised them.
+        await nodes[0]!.kill();
+        try {
+          const second = await locks.acquire(resource);
+          assert.ok(second.fence! > first.fence!, `${second.fence} must exceed ${first.fence}`);
+          await second.release();
+        } finally {
+          await nodes[0]!.restart();
+        }
+      },
+    );
+
+    it("fences keep going up after every node restarted without its data", T, async () => {
+      const locks = await manager({ ttl: 5_000 });
+      const resource = fresh("restart");
+      const before = await locks.acquire(resource);
+      await before.release();
+      await Promise.all(nodes.map((n) => n.restart()));
+      await sleep(300);
+      const after = await locks.acquire(resource, { wait: 5_000 });
+      assert.ok(after.fence! > before.fence!, `${after.fence} must exceed ${before.fence}`);
+      await after.release();
+    });
+  });
+}
