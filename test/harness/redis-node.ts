@@ -8,6 +8,7 @@ import { type AddressInfo, connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { reapOnExit } from "./reaper.js";
 
 const HOST = "127.0.0.1";
 /** The machine's shared Redis; never start on it, never talk to it. */
@@ -44,26 +45,6 @@ export interface RedisNodes extends ReadonlyArray<RedisNode>, AsyncDisposable {
 export interface StartRedisOptions {
   /** Appended to the harness's arguments, e.g. `["--maxmemory", "10mb"]`. Must not set `--port` or `--bind`. */
   extraArgs?: readonly string[];
-}
-
-// Safety net: whatever a test forgets (or a crash skips), no redis-server survives the test process.
-const live = new Set<ChildProcess>();
-function killLive(): void {
-  for (const child of live) {
-    try {
-      if (child.pid !== undefined) process.kill(child.pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-}
-process.on("exit", killLive);
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.once(signal, () => {
-    killLive();
-    // Keep the default "die on signal" unless someone else (e.g. the test runner) handles it.
-    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-  });
 }
 
 let redisServerPath: string | undefined;
@@ -142,7 +123,7 @@ async function launch(port: number, extraArgs: readonly string[]): Promise<Runni
     ...extraArgs,
   ];
   const child = spawn(findRedisServer(), args, { stdio: ["ignore", "pipe", "pipe"] });
-  live.add(child);
+  const untrack = reapOnExit(child);
   let log = "";
   const keepTail = (chunk: Buffer): void => {
     log = (log + chunk.toString("utf8")).slice(-LOG_TAIL_CHARS);
@@ -155,12 +136,12 @@ async function launch(port: number, extraArgs: readonly string[]): Promise<Runni
     child.once("error", (error) => {
       spawnError = error;
       exited = true;
-      live.delete(child);
+      untrack();
       resolve();
     });
     child.once("close", () => {
       exited = true;
-      live.delete(child);
+      untrack();
       resolve();
     });
   });

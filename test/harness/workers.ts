@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { inspect } from "node:util";
+import { reapOnExit } from "./reaper.js";
 
 const DEFAULT_WAIT_MS = 10_000;
 
@@ -30,26 +31,6 @@ export interface WorkerProcess extends AsyncDisposable {
   kill(): Promise<void>;
 }
 
-// Safety net: no worker outlives the test process.
-const live = new Set<ChildProcess>();
-function killLive(): void {
-  for (const child of live) {
-    try {
-      if (child.pid !== undefined) process.kill(child.pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-}
-process.on("exit", killLive);
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.once(signal, () => {
-    killLive();
-    // Keep the default "die on signal" unless someone else (e.g. the test runner) handles it.
-    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-  });
-}
-
 interface Waiter {
   readonly predicate: (message: unknown) => boolean;
   resolve(message: unknown): void;
@@ -72,7 +53,7 @@ export function spawnWorker(
     child.on("error", () => {});
     throw new Error(`could not spawn a worker for ${scriptPath}`);
   }
-  live.add(child);
+  const untrack = reapOnExit(child);
 
   const received: unknown[] = [];
   const mailbox: unknown[] = [];
@@ -94,7 +75,7 @@ export function spawnWorker(
   child.on("error", () => {});
   const exited = new Promise<number | null>((resolve) => {
     child.once("exit", (code) => {
-      live.delete(child);
+      untrack();
       exitCode = code;
       for (const waiter of waiters) {
         waiter.reject(new Error(`${describe()} exited with code ${code} before sending a matching message`));
