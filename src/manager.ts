@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { RedisConnection } from "./clients/connection.js";
 import { openNode } from "./clients/resolve.js";
 import type { LockContext } from "./context.js";
@@ -40,6 +41,9 @@ export class LockManager {
   readonly #strategy: WaitStrategy;
   readonly #leases = new Set<Lease>();
   readonly #background = new Set<Promise<unknown>>();
+  /** Aborts the acquisitions still waiting when `close()` is called. */
+  readonly #closing = new AbortController();
+  readonly #pending = new Set<Promise<unknown>>();
   #closed: Promise<void> | undefined;
 
   constructor(options?: LockManagerOptions) {
@@ -53,6 +57,8 @@ export class LockManager {
       fencing: this.#options.fencing,
       track: (work) => this.#track(work),
     };
+    // Every waiting acquire listens on this one signal: thousands of listeners are expected, not a leak.
+    setMaxListeners(0, this.#closing.signal);
     this.#strategy = new PollStrategy(100);
   }
 
@@ -105,11 +111,14 @@ export class LockManager {
   }
 
   /**
-   * Releases the leases still held, waits for background cleanups, and closes the connections this manager
-   * opened (injected clients stay open). Idempotent.
+   * Stops acquisitions still waiting (they reject with `LockManagerClosedError`), releases the leases still
+   * held, waits for background cleanups, and closes the connections this manager opened (injected clients
+   * stay open). Idempotent.
    */
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      this.#closing.abort(new LockManagerClosedError());
+      await Promise.allSettled([...this.#pending]);
       await Promise.allSettled([...this.#leases].map((lease) => lease.release()));
       await Promise.allSettled([...this.#background]);
       await this.#strategy.close();
@@ -134,7 +143,18 @@ export class LockManager {
     const token = newToken();
     const context = this.#context;
     const began = monotonicNow();
-    const result = await acquireMutex(context, this.#strategy, resource, keys, token, call);
+    const signal = call.signal ? AbortSignal.any([call.signal, this.#closing.signal]) : this.#closing.signal;
+    const pending = acquireMutex(context, this.#strategy, resource, keys, token, { ...call, signal });
+    this.#pending.add(pending);
+    let result: Awaited<typeof pending>;
+    try {
+      result = await pending;
+    } catch (error) {
+      if (this.#closing.signal.aborted && !call.signal?.aborted) throw new LockManagerClosedError();
+      throw error;
+    } finally {
+      this.#pending.delete(pending);
+    }
     if (result.kind === "busy") {
       if (call.wait === 0) return null;
       throw new LockTimeoutError(resource, call.wait, result.outcomes);

@@ -3,6 +3,7 @@ import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { after, before, describe, it } from "node:test";
 import { CHANNELS, LockManager } from "../../src/index.js";
 import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
+import { whenAborted } from "../support/adapters.js";
 
 describe("lock events on node:diagnostics_channel", () => {
   let nodes: RedisNodes;
@@ -21,7 +22,9 @@ describe("lock events on node:diagnostics_channel", () => {
     await nodes?.stopAll();
   });
 
-  it("publishes acquired, extended, released and lost, and never the token", { timeout: 10_000 }, async () => {
+  it("publishes acquired, extended, released and lost, and never the token", {
+    timeout: 10_000,
+  }, async () => {
     const locks = new LockManager({ nodes: nodes.urls() });
     try {
       seen.length = 0;
@@ -29,7 +32,7 @@ describe("lock events on node:diagnostics_channel", () => {
       await lease.extend(2_000);
       await lease.release();
       const short = await locks.acquire("events", { ttl: 100 });
-      await new Promise((resolve) => short.signal.addEventListener("abort", resolve));
+      await whenAborted(short.signal);
       assert.deepEqual(
         seen.map((s) => s.channel),
         [CHANNELS.acquired, CHANNELS.extended, CHANNELS.released, CHANNELS.acquired, CHANNELS.lost],
@@ -46,7 +49,9 @@ describe("lock events on node:diagnostics_channel", () => {
     }
   });
 
-  it("publishes node-error for a node that is down, while the lock still works on the others", { timeout: 10_000 }, async () => {
+  it("publishes node-error for a node that is down, while the lock still works on the others", {
+    timeout: 10_000,
+  }, async () => {
     const locks = new LockManager({ nodes: nodes.urls(), nodeTimeout: 200 });
     try {
       await nodes[2]!.kill();

@@ -12,7 +12,7 @@ import {
 } from "../../src/index.js";
 import { mutexKeys } from "../../src/mutex/keys.js";
 import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
-import { type Adapter, inspect, valuesOn } from "../support/adapters.js";
+import { type Adapter, inspect, valuesOn, whenAborted } from "../support/adapters.js";
 
 const T = { timeout: 20_000 };
 let counter = 0;
@@ -135,10 +135,7 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
         const locks = await manager();
         const resource = fresh("expiry");
         const old = await locks.acquire(resource, { ttl: 150 });
-        const aborted = new Promise<unknown>((resolve) =>
-          old.signal.addEventListener("abort", () => resolve(old.signal.reason)),
-        );
-        const reason = await aborted;
+        const reason = await whenAborted(old.signal);
         assert.ok(reason instanceof LockLostError, "signal reason is a LockLostError");
         assert.equal(reason.code, "ERR_LOCK_LOST");
         assert.equal(old.valid, false);
@@ -292,7 +289,7 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
       const resource = fresh("maxhold");
       const lease = await locks.acquire(resource, { ttl: 200, autoExtend: true, maxHold: 500 });
       const started = performance.now();
-      await new Promise((resolve) => lease.signal.addEventListener("abort", resolve));
+      await whenAborted(lease.signal);
       const held = performance.now() - started;
       assert.ok(held > 350 && held < 700, `held ${held} ms with maxHold 500`);
       assert.match((lease.signal.reason as Error).message, /maxHold/);
@@ -381,6 +378,26 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
         urls.map(() => null),
       );
       await assert.rejects(locks.acquire(resource), { code: "ERR_LOCK_MANAGER_CLOSED" });
+      await cleanup();
+    });
+
+    it("close() stops acquisitions still waiting, and they leave no key behind", T, async () => {
+      const holder = await manager();
+      const resource = fresh("close-waiting");
+      const held = await holder.acquire(resource, { ttl: 5_000 });
+      const { specs, cleanup } = await adapter.connect(urls);
+      const locks = new LockManager({ nodes: specs });
+      const waiting = locks.acquire(resource, { wait: 10_000 });
+      await sleep(100);
+      const started = performance.now();
+      await locks.close();
+      await assert.rejects(waiting, { code: "ERR_LOCK_MANAGER_CLOSED" });
+      assert.ok(performance.now() - started < 1_000, "close did not wait for the acquire's deadline");
+      await held.release();
+      assert.deepEqual(
+        await valuesOn(urls, lockKey(resource)),
+        urls.map(() => null),
+      );
       await cleanup();
     });
   });

@@ -66,3 +66,11 @@ export async function valuesOn(urls: readonly string[], key: string): Promise<(s
     ),
   );
 }
+
+/** Resolves with the signal's reason once it aborts — at once if it already has. */
+export function whenAborted(signal: AbortSignal): Promise<unknown> {
+  if (signal.aborted) return Promise.resolve(signal.reason);
+  return new Promise((resolve) =>
+    signal.addEventListener("abort", () => resolve(signal.reason), { once: true }),
+  );
+}
