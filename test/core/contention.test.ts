@@ -40,6 +40,7 @@ async function contend(urls: string[], adapter: string, processes: number) {
 for (const [adapter, count] of [
   ["ioredis", 1],
   ["ioredis", 5],
+  ["node-redis", 1],
   ["node-redis", 5],
 ] as const) {
   describe(`mutual exclusion across processes: ${adapter}, ${count} node(s)`, () => {

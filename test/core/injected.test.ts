@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Redis } from "ioredis";
+import { createClient } from "redis";
+import { LockManager } from "../../src/index.js";
+import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
+
+describe("injected clients", () => {
+  let nodes: RedisNodes;
+  before(async () => {
+    nodes = await startRedisNodes(3);
+  });
+  after(() => nodes?.stopAll());
+
+  it("are used as they are and stay open after close(), for ioredis and node-redis alike", {
+    timeout: 10_000,
+  }, async () => {
+    const io = new Redis(nodes[0]!.url);
+    const nr = createClient({ url: nodes[1]!.url });
+    await nr.connect();
+    try {
+      const locks = new LockManager({ nodes: [io, nr, nodes[2]!.url] });
+      const lease = await locks.acquire("injected");
+      assert.equal(await io.get("quorumlock:{injected}"), lease.token);
+      assert.equal(await nr.get("quorumlock:{injected}"), lease.token);
+      await locks.close();
+      assert.equal(await io.ping(), "PONG", "the injected ioredis client is still open");
+      assert.equal(await nr.ping(), "PONG", "the injected node-redis client is still open");
+      assert.equal(await io.get("quorumlock:{injected}"), null, "close() released the lease");
+    } finally {
+      io.disconnect();
+      nr.destroy();
+    }
+  });
+
+  it("cannot be listed twice: one node must not count as two votes", () => {
+    const io = new Redis({ lazyConnect: true });
+    assert.throws(() => new LockManager({ nodes: [io, io] }), {
+      code: "ERR_INVALID_ARG_VALUE",
+      message: /"nodes\[1\]".*repeats nodes\[0\]/,
+    });
+    io.disconnect();
+  });
+});
