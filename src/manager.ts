@@ -163,11 +163,11 @@ export class LockManager {
     const driver: LeaseDriver = {
       quorum: context.quorum,
       extend: (ttl) => extendMutex(context, keys, token, ttl),
-      release: () => releaseMutex(context, keys, token),
+      release: () => releaseMutex(context, keys, token, { after: result.done }),
       ended(lease, how) {
         leases.delete(lease);
         // A lost lease may still sit on some nodes (the drift margin, a late extension): free them early.
-        if (how === "lost") context.track(releaseMutex(context, keys, token));
+        if (how === "lost") context.track(releaseMutex(context, keys, token, { after: result.done }));
       },
     };
     const lease = new Lease({

@@ -19,6 +19,11 @@ export type AttemptResult =
       readonly start: number;
       readonly fence: number | undefined;
       readonly outcomes: readonly NodeOutcome[];
+      /**
+       * Per node: settles once this attempt's request to it has answered or timed out. A release must be
+       * sent after it, or a straggler's NOSCRIPT→EVAL fallback could set the key again behind the release.
+       */
+      readonly done: readonly Promise<void>[];
     }
   /** Held by someone else. `retryAfter`: the holder's shortest remaining TTL seen, when known. */
   | {
@@ -124,7 +129,7 @@ export async function attemptMutex(
       detail: `a quorum answered after ${elapsed} ms, leaving no validity of the ${ttl} ms TTL`,
     });
   }
-  return { kind: "acquired", start, fence, outcomes: round.outcomes };
+  return { kind: "acquired", start, fence, outcomes: round.outcomes, done: round.done };
 }
 
 async function syncFence(
@@ -135,7 +140,7 @@ async function syncFence(
   timeout: number,
   signal: AbortSignal | undefined,
 ): Promise<boolean> {
-  const { result } = vote(
+  const { result, abandon } = vote(
     ctx.nodes,
     async (conn, abandoned) => {
       const reply = await runScript(conn, fenceSync, [keys.lock, keys.fence], [token, fence], abandoned);
@@ -147,6 +152,8 @@ async function syncFence(
     return (await result).granted;
   } catch {
     return false; // aborted: the caller's abort check reports it
+  } finally {
+    abandon();
   }
 }
 
