@@ -14,6 +14,7 @@ const OWNED_DEFAULTS: RedisOptions = {
 /** Adapter for an ioredis client. */
 export class IORedisConnection implements RedisConnection {
   readonly label: string;
+  #wasReady = false;
 
   constructor(
     readonly client: Redis,
@@ -21,6 +22,10 @@ export class IORedisConnection implements RedisConnection {
   ) {
     const { host, port, path } = client.options;
     this.label = path ?? `${host ?? "127.0.0.1"}:${port ?? 6379}`;
+    this.#wasReady = client.status === "ready";
+    client.on("ready", () => {
+      this.#wasReady = true;
+    });
   }
 
   /** Opens a connection from a `redis://` / `rediss://` URL or an ioredis options object. */
@@ -35,6 +40,11 @@ export class IORedisConnection implements RedisConnection {
   }
 
   send(args: readonly (string | number)[]): Promise<unknown> {
+    // Before the first connection, commands queue until it is up (bounded by the caller's timeout). Once a
+    // connection that was up has dropped, fail at once: queueing only makes every vote wait for a dead node.
+    if (this.#wasReady && this.client.status !== "ready") {
+      return Promise.reject(new Error(`${this.label} is not connected (${this.client.status})`));
+    }
     const [command, ...rest] = args;
     return this.client.call(String(command), ...rest);
   }

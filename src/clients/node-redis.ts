@@ -7,6 +7,7 @@ import type { RedisConnection } from "./connection.js";
 export interface NodeRedisClient {
   sendCommand(args: string[]): Promise<unknown>;
   readonly isOpen: boolean;
+  readonly isReady: boolean;
   readonly options?: { url?: string; socket?: { host?: string; port?: number; path?: string } };
 }
 
@@ -22,6 +23,8 @@ export class NodeRedisConnection implements RedisConnection {
   }
 
   send(args: readonly (string | number)[]): Promise<unknown> {
+    // A disconnected client would queue the command until it reconnects; a lock vote cannot use that answer.
+    if (!this.client.isReady) return Promise.reject(new Error(`${this.label} is not connected`));
     return this.client.sendCommand(args.map(String));
   }
 

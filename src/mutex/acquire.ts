@@ -158,9 +158,10 @@ async function syncFence(
 }
 
 /**
- * Releases the key wherever this attempt may have set it. Nodes that took it are waited for (so that a
- * caller who sees the attempt fail finds no key of its own left on a node that answered); nodes that never
- * answered get the delete queued behind the acquire, in the background.
+ * Releases the key wherever this attempt may have set it. Nodes that took it or were still answering are
+ * waited for (each delete goes out behind that node's acquire, bounded by the node timeout), so a caller who
+ * sees the attempt fail finds no key of its own on a node that answers; nodes that failed or timed out get
+ * the delete queued in the background.
  */
 async function cleanUp(
   ctx: LockContext,
@@ -168,14 +169,16 @@ async function cleanUp(
   token: string,
   round: VoteResult<AcquireReply>,
 ): Promise<void> {
-  const took: number[] = [];
-  const unknown: number[] = [];
+  const wait: number[] = [];
+  const background: number[] = [];
   round.outcomes.forEach((o, i) => {
-    if (o.status === "ok") took.push(i);
-    else if (o.status !== "refused") unknown.push(i);
+    if (o.status === "ok" || o.status === "pending") wait.push(i);
+    else if (o.status !== "refused") background.push(i);
   });
-  if (unknown.length > 0) ctx.track(releaseMutex(ctx, keys, token, { nodes: unknown, after: round.done }));
-  if (took.length > 0) await releaseMutex(ctx, keys, token, { nodes: took });
+  if (background.length > 0) {
+    ctx.track(releaseMutex(ctx, keys, token, { nodes: background, after: round.done }));
+  }
+  if (wait.length > 0) await releaseMutex(ctx, keys, token, { nodes: wait, after: round.done });
 }
 
 export interface AcquireLoopOptions {

@@ -91,10 +91,9 @@ export function quorumSuite(adapter: Adapter): void {
           assert.ok(error instanceof LockUnavailableError);
           assert.equal(error.code, "ERR_LOCK_UNAVAILABLE");
           assert.equal(error.nodes.length, 5);
-          assert.deepEqual(
-            error.nodes.slice(0, 2).map((n) => n.status),
-            ["ok", "ok"],
-          );
+          // The dead nodes fail at once, so the live ones may not have answered when the vote was lost.
+          for (const n of error.nodes.slice(0, 2))
+            assert.ok(n.status === "ok" || n.status === "pending", n.status);
           for (const n of error.nodes.slice(2)) {
             assert.ok(n.status === "error" || n.status === "timeout", `${n.node}: ${n.status}`);
             assert.ok(n.error instanceof Error);
