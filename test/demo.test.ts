@@ -34,7 +34,7 @@ describe("npm run demo", () => {
   });
 
   it("says in one line how to get redis-server when it is missing", { timeout: 20_000 }, async () => {
-    const env = { ...process.env, PATH: "/nonexistent" };
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: "/nonexistent" };
     delete env.QUORUMLOCK_NODES;
     const { code, err } = await runDemo([], env);
     assert.equal(code, 69);
