@@ -208,8 +208,13 @@ export class Lease implements AsyncDisposable {
 
   #armExpiry(): void {
     clearTimeout(this.#expiryTimer);
+    // Timers run on the event loop's millisecond clock, which can fire a little before the monotonic clock
+    // reaches the expiry: then arm again rather than miss it.
     this.#expiryTimer = setTimeout(
-      () => this.#checkExpiry(),
+      () => {
+        this.#checkExpiry();
+        if (this.#state === "held") this.#armExpiry();
+      },
       Math.max(0, this.#expiresAt - monotonicNow()) + 1,
     );
     this.#expiryTimer.unref();

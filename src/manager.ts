@@ -1,4 +1,3 @@
-import { setMaxListeners } from "node:events";
 import type { RedisConnection } from "./clients/connection.js";
 import { openNode } from "./clients/resolve.js";
 import type { LockContext } from "./context.js";
@@ -8,7 +7,7 @@ import { Lease, type LeaseDriver } from "./lease.js";
 import { acquireMutex, newToken } from "./mutex/acquire.js";
 import { extendMutex } from "./mutex/extend.js";
 import { mutexKeys } from "./mutex/keys.js";
-import { releaseMutex } from "./mutex/release.js";
+import { releaseId, releaseMutex } from "./mutex/release.js";
 import {
   type AcquireOptions,
   checkResource,
@@ -19,8 +18,10 @@ import {
   resolveManagerOptions,
   type WithLockOptions,
 } from "./options.js";
+import { SignalFanout } from "./signals.js";
 import { monotonicNow, quorumOf } from "./validity.js";
 import { PollStrategy } from "./waiting/poll.js";
+import { PubSubStrategy } from "./waiting/pubsub.js";
 import type { WaitStrategy } from "./waiting/strategy.js";
 
 /**
@@ -41,9 +42,12 @@ export class LockManager {
   readonly #strategy: WaitStrategy;
   readonly #leases = new Set<Lease>();
   readonly #background = new Set<Promise<unknown>>();
-  /** Aborts the acquisitions still waiting when `close()` is called. */
-  readonly #closing = new AbortController();
-  readonly #pending = new Set<Promise<unknown>>();
+  /**
+   * One controller per acquisition in progress, aborted by `close()`. Not one shared signal: an EventTarget
+   * walks its listener list on every add and remove, so thousands of waiters on one signal cost O(n²).
+   */
+  readonly #pending = new Map<AbortController, Promise<unknown>>();
+  readonly #signals = new SignalFanout();
   #closed: Promise<void> | undefined;
 
   constructor(options?: LockManagerOptions) {
@@ -57,9 +61,14 @@ export class LockManager {
       fencing: this.#options.fencing,
       track: (work) => this.#track(work),
     };
-    // Every waiting acquire listens on this one signal: thousands of listeners are expected, not a leak.
-    setMaxListeners(0, this.#closing.signal);
-    this.#strategy = new PollStrategy(100);
+    this.#strategy =
+      this.#options.wakeup === "poll"
+        ? new PollStrategy(this.#options.pollInterval)
+        : new PubSubStrategy(this.#nodes, {
+            channelOf: (resource) => mutexKeys(this.#options.prefix, resource).channel,
+            nodeTimeout: this.#options.nodeTimeout,
+            fallbackInterval: this.#options.pollInterval,
+          });
   }
 
   /** How many nodes must agree for a lock: floor(N/2)+1 (1 on a single node). */
@@ -117,8 +126,8 @@ export class LockManager {
    */
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      this.#closing.abort(new LockManagerClosedError());
-      await Promise.allSettled([...this.#pending]);
+      for (const controller of this.#pending.keys()) controller.abort(new LockManagerClosedError());
+      await Promise.allSettled([...this.#pending.values()]);
       await Promise.allSettled([...this.#leases].map((lease) => lease.release()));
       await Promise.allSettled([...this.#background]);
       await this.#strategy.close();
@@ -143,27 +152,38 @@ export class LockManager {
     const token = newToken();
     const context = this.#context;
     const began = monotonicNow();
-    const signal = call.signal ? AbortSignal.any([call.signal, this.#closing.signal]) : this.#closing.signal;
-    const pending = acquireMutex(context, this.#strategy, resource, keys, token, { ...call, signal });
-    this.#pending.add(pending);
+    // The caller's signal and close() both abort this controller.
+    const closing = new AbortController();
+    const unlink = this.#signals.link(call.signal, closing);
+    const pending = acquireMutex(context, this.#strategy, resource, keys, token, {
+      ...call,
+      signal: closing.signal,
+    });
+    this.#pending.set(closing, pending);
     let result: Awaited<typeof pending>;
     try {
       result = await pending;
     } catch (error) {
-      if (this.#closing.signal.aborted && !call.signal?.aborted) throw new LockManagerClosedError();
+      if (closing.signal.aborted && !call.signal?.aborted) throw new LockManagerClosedError();
       throw error;
     } finally {
-      this.#pending.delete(pending);
+      this.#pending.delete(closing);
+      unlink();
     }
     if (result.kind === "busy") {
       if (call.wait === 0) return null;
       throw new LockTimeoutError(resource, call.wait, result.outcomes);
     }
     const leases = this.#leases;
+    const strategy = this.#strategy;
     const driver: LeaseDriver = {
       quorum: context.quorum,
       extend: (ttl) => extendMutex(context, keys, token, ttl),
-      release: () => releaseMutex(context, keys, token, { after: result.done }),
+      release: async () => {
+        const outcome = await releaseMutex(context, keys, token, { after: result.done });
+        strategy.released(resource, releaseId(token));
+        return outcome;
+      },
       ended(lease, how) {
         leases.delete(lease);
         // A lost lease may still sit on some nodes (the drift margin, a late extension): free them early.

@@ -36,6 +36,18 @@ export interface LockManagerOptions {
    * acquisition (a write-back of the highest counter to a majority); on one node it is free. Default: true.
    */
   fencing?: boolean;
+  /**
+   * How a waiting `acquire` learns that the lock may be free. `"pubsub"`: a release publishes a wake-up and
+   * one waiter per process tries again at once (plus a wake-up when the holder's TTL runs out); needs
+   * SUBSCRIBE. `"poll"`: retry every `pollInterval` ms (randomised ±50%), for deployments that forbid pub/sub.
+   * Default: `"pubsub"`.
+   */
+  wakeup?: "pubsub" | "poll";
+  /**
+   * Retry interval in ms of `wakeup: "poll"`, and of pub/sub waiters on a channel no node would subscribe
+   * to. Default: 100.
+   */
+  pollInterval?: number;
 }
 
 /** Options of a single `acquire` / `tryAcquire` call. */
@@ -78,6 +90,8 @@ export interface ResolvedManagerOptions {
   readonly nodeTimeout: number;
   readonly prefix: string;
   readonly fencing: boolean;
+  readonly wakeup: "pubsub" | "poll";
+  readonly pollInterval: number;
 }
 
 export const DEFAULTS: Readonly<Omit<ResolvedManagerOptions, "nodes">> & { nodes: readonly string[] } =
@@ -88,6 +102,8 @@ export const DEFAULTS: Readonly<Omit<ResolvedManagerOptions, "nodes">> & { nodes
     nodeTimeout: 500,
     prefix: "quorumlock:",
     fencing: true,
+    wakeup: "pubsub",
+    pollInterval: 100,
   });
 
 function checkKeys(where: string, options: object, known: readonly string[]): void {
@@ -114,6 +130,12 @@ function checkBoolean(name: string, value: unknown): boolean {
   return value;
 }
 
+function checkWakeup(value: unknown): "pubsub" | "poll" {
+  if (value === "pubsub" || value === "poll") return value;
+  if (typeof value !== "string") throw invalidType("wakeup", '"pubsub" or "poll"', value);
+  throw invalidValue("wakeup", '"pubsub" or "poll"', value);
+}
+
 function checkSignal(value: unknown): AbortSignal | undefined {
   if (value === undefined) return undefined;
   if (!(value instanceof AbortSignal)) throw invalidType("signal", "an AbortSignal", value);
@@ -128,7 +150,16 @@ export function checkResource(value: unknown): string {
   return value;
 }
 
-const MANAGER_KEYS = ["nodes", "ttl", "wait", "nodeTimeout", "prefix", "fencing"] as const;
+const MANAGER_KEYS = [
+  "nodes",
+  "ttl",
+  "wait",
+  "nodeTimeout",
+  "prefix",
+  "fencing",
+  "wakeup",
+  "pollInterval",
+] as const;
 
 export function resolveManagerOptions(options: unknown): ResolvedManagerOptions {
   checkObject("options", options);
@@ -163,6 +194,9 @@ export function resolveManagerOptions(options: unknown): ResolvedManagerOptions 
       o.nodeTimeout === undefined ? DEFAULTS.nodeTimeout : checkMs("nodeTimeout", o.nodeTimeout, 1),
     prefix,
     fencing: o.fencing === undefined ? DEFAULTS.fencing : checkBoolean("fencing", o.fencing),
+    wakeup: o.wakeup === undefined ? DEFAULTS.wakeup : checkWakeup(o.wakeup),
+    pollInterval:
+      o.pollInterval === undefined ? DEFAULTS.pollInterval : checkMs("pollInterval", o.pollInterval, 1),
   });
 }
 

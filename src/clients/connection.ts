@@ -11,6 +11,24 @@ export interface RedisConnection {
    * reply, or with a connection error. Commands on one connection are applied in the order they are sent.
    */
   send(args: readonly (string | number)[]): Promise<unknown>;
+  /**
+   * Opens a separate connection to the same node for pub/sub (a subscribed connection can send nothing
+   * else). It is always the caller's to close, even when this connection was injected.
+   */
+  subscriber(events: SubscriberEvents): Subscriber;
   /** Closes the connection when the manager opened it; leaves an injected client alone. */
+  close(): Promise<void>;
+}
+
+export interface SubscriberEvents {
+  message(channel: string, payload: string): void;
+  /** The connection came back after a drop: messages published meanwhile were missed. */
+  reconnected(): void;
+}
+
+export interface Subscriber {
+  /** Resolves once the node confirmed the subscription. */
+  subscribe(channel: string): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from "ioredis";
-import type { RedisConnection } from "./connection.js";
+import type { RedisConnection, Subscriber, SubscriberEvents } from "./connection.js";
 
 /** Options the manager sets on connections it opens itself (injected clients keep their own). */
 const OWNED_DEFAULTS: RedisOptions = {
@@ -47,6 +47,31 @@ export class IORedisConnection implements RedisConnection {
     }
     const [command, ...rest] = args;
     return this.client.call(String(command), ...rest);
+  }
+
+  subscriber(events: SubscriberEvents): Subscriber {
+    // Same address and credentials; ioredis subscribes again by itself after a reconnect.
+    const sub = this.client.duplicate({
+      lazyConnect: false,
+      enableOfflineQueue: true,
+      autoResubscribe: true,
+    });
+    let connected = false;
+    sub.on("error", () => {});
+    sub.on("message", (channel: string, payload: string) => events.message(channel, payload));
+    sub.on("ready", () => {
+      if (connected) events.reconnected();
+      connected = true;
+    });
+    return {
+      subscribe: async (channel) => {
+        await sub.subscribe(channel);
+      },
+      unsubscribe: async (channel) => {
+        await sub.unsubscribe(channel);
+      },
+      close: async () => sub.disconnect(),
+    };
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { RedisConnection } from "./connection.js";
+import type { RedisConnection, Subscriber, SubscriberEvents } from "./connection.js";
 
 /**
  * The part of a node-redis (`redis` package) client that quorumlock uses. Typed by shape so that the
@@ -9,6 +9,16 @@ export interface NodeRedisClient {
   readonly isOpen: boolean;
   readonly isReady: boolean;
   readonly options?: { url?: string; socket?: { host?: string; port?: number; path?: string } };
+  duplicate(): NodeRedisSubscriberClient;
+}
+
+/** The part of a duplicated node-redis client used for pub/sub. */
+export interface NodeRedisSubscriberClient {
+  connect(): Promise<unknown>;
+  subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
+  on(event: "error" | "ready", listener: (...args: unknown[]) => void): unknown;
+  destroy(): void;
 }
 
 /** Adapter for an injected node-redis client (never closed by quorumlock). */
@@ -26,6 +36,31 @@ export class NodeRedisConnection implements RedisConnection {
     // A disconnected client would queue the command until it reconnects; a lock vote cannot use that answer.
     if (!this.client.isReady) return Promise.reject(new Error(`${this.label} is not connected`));
     return this.client.sendCommand(args.map(String));
+  }
+
+  subscriber(events: SubscriberEvents): Subscriber {
+    const sub = this.client.duplicate();
+    let connected = false;
+    sub.on("error", () => {});
+    sub.on("ready", () => {
+      if (connected) events.reconnected();
+      connected = true;
+    });
+    // node-redis needs connect() before anything; later calls wait for it (or fail with it).
+    const ready = sub.connect();
+    ready.catch(() => {});
+    const listener = (payload: string, channel: string) => events.message(channel, payload);
+    return {
+      subscribe: async (channel) => {
+        await ready;
+        await sub.subscribe(channel, listener);
+      },
+      unsubscribe: async (channel) => {
+        await ready;
+        await sub.unsubscribe(channel);
+      },
+      close: async () => sub.destroy(),
+    };
   }
 
   async close(): Promise<void> {}

@@ -205,6 +205,14 @@ export async function acquireMutex(
   if (signal?.aborted) throw new LockAbortedError(resource, signal.reason);
   const waiter = strategy.begin(resource);
   try {
+    if (wait > 0) {
+      try {
+        await waiter.before(deadline, signal);
+      } catch (reason) {
+        if (signal?.aborted) throw new LockAbortedError(resource, signal.reason);
+        throw reason;
+      }
+    }
     for (;;) {
       let attempt: AttemptResult;
       try {

@@ -7,9 +7,11 @@ export interface MutexKeys {
   readonly lock: string;
   /** The fencing counter: never expires, only goes up. */
   readonly fence: string;
+  /** The pub/sub channel a release is announced on (a channel, not a key). */
+  readonly channel: string;
 }
 
 export function mutexKeys(prefix: string, resource: string): MutexKeys {
   const base = `${prefix}{${resource}}`;
-  return { lock: base, fence: `${base}:fence` };
+  return { lock: base, fence: `${base}:fence`, channel: `${base}:released` };
 }

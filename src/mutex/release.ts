@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { LockContext } from "../context.js";
 import type { NodeOutcome } from "../errors.js";
 import { vote } from "../quorum.js";
@@ -22,7 +23,13 @@ export async function releaseMutex(
     indices.map((i) => ctx.nodes[i]!),
     async (conn, abandoned) => {
       await options.after?.[ctx.nodes.indexOf(conn)];
-      const reply = await runScript(conn, releaseScript, [keys.lock], [token], abandoned);
+      const reply = await runScript(
+        conn,
+        releaseScript,
+        [keys.lock],
+        [token, keys.channel, releaseId(token)],
+        abandoned,
+      );
       return { status: reply === 1 ? "ok" : "refused", value: null };
     },
     {
@@ -34,4 +41,9 @@ export async function releaseMutex(
   );
   const { outcomes } = await result;
   return { answered: outcomes.filter((o) => o.status === "ok" || o.status === "refused").length, outcomes };
+}
+
+/** Names a release in its wake-up message without revealing the token (the right to release). */
+export function releaseId(token: string): string {
+  return createHash("sha256").update(token).digest("base64url").slice(0, 16);
 }

@@ -12,6 +12,7 @@ export class PollStrategy implements WaitStrategy {
   begin(): Waiter {
     const interval = this.interval;
     return {
+      async before() {},
       async next(retryAfter, deadline, signal) {
         const jittered = interval * (0.5 + Math.random());
         const delay = Math.min(jittered, retryAfter ?? jittered, deadline - monotonicNow());
@@ -21,6 +22,8 @@ export class PollStrategy implements WaitStrategy {
       end() {},
     };
   }
+
+  released(): void {}
 
   async close(): Promise<void> {}
 }

@@ -4,11 +4,18 @@
  */
 export interface WaitStrategy {
   begin(resource: string): Waiter;
+  /** This process released `resource` (`id` names the release as its published message does). */
+  released(resource: string, id: string): void;
   /** Releases what the strategy holds (subscriptions, connections). */
   close(): Promise<void>;
 }
 
 export interface Waiter {
+  /**
+   * Called once before the first attempt of a call that may wait: resolves when it is worth attempting
+   * (at once, unless others in this process already wait for the same lock), never later than `deadline`.
+   */
+  before(deadline: number, signal: AbortSignal | undefined): Promise<void>;
   /**
    * Resolves when another attempt is worth making, and never later than `deadline` (monotonic ms).
    * `retryAfter` is the holder's remaining TTL in ms when known (the lock is free by then at the latest).

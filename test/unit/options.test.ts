@@ -21,6 +21,8 @@ describe("LockManager options", () => {
     assert.equal(o.nodeTimeout, 500);
     assert.equal(o.prefix, "quorumlock:");
     assert.equal(o.fencing, true);
+    assert.equal(o.wakeup, "pubsub");
+    assert.equal(o.pollInterval, 100);
     assert.ok(Object.isFrozen(DEFAULTS));
   });
 
@@ -56,6 +58,13 @@ describe("LockManager options", () => {
     ["zero nodeTimeout", { nodeTimeout: 0 }, valueError(/"nodeTimeout"/)],
     ["a prefix with a brace", { prefix: "a{b" }, valueError(/"prefix".*without "\{" or "\}"/)],
     ["a non-boolean fencing", { fencing: "yes" }, typeError(/"fencing" option must be a boolean/)],
+    [
+      "an unknown wakeup",
+      { wakeup: "push" },
+      valueError(/"wakeup" option must be "pubsub" or "poll". Received "push"/),
+    ],
+    ["a non-string wakeup", { wakeup: true }, typeError(/"wakeup" option must be "pubsub" or "poll"/)],
+    ["a zero pollInterval", { pollInterval: 0 }, valueError(/"pollInterval".*integer from 1/)],
   ];
   for (const [what, options, check] of bad) {
     it(`rejects ${what} at once`, () => {

@@ -1,0 +1,222 @@
+import type { RedisConnection, Subscriber } from "../clients/connection.js";
+import { monotonicNow } from "../validity.js";
+import type { Waiter, WaitStrategy } from "./strategy.js";
+
+/** How long a waiter sleeps without news before it looks again, in case a wake-up was lost. */
+const RECHECK_MS = 1_000;
+/** Copies of one release's message (one per node) are recognised among the last this many. */
+const SEEN_IDS = 32;
+
+interface Parked {
+  wake(): void;
+}
+
+/** One resource's channel, shared by every waiter of this manager on it. */
+class Channel {
+  refs = 0;
+  /** Settles once the subscription was confirmed by the nodes that answered in time; says how many did. */
+  ready: Promise<number> = Promise.resolve(0);
+  /** Waiters asleep on this channel, first come first woken. */
+  readonly parked: Parked[] = [];
+  /** Wake-ups that arrived while every waiter was busy attempting: the next to wait uses one at once. */
+  unclaimed = 0;
+  readonly seen: string[] = [];
+}
+
+export interface PubSubOptions {
+  readonly channelOf: (resource: string) => string;
+  /** Bound on waiting for a subscription to be confirmed. */
+  readonly nodeTimeout: number;
+  /** Re-check interval for a channel no node would subscribe to (e.g. SUBSCRIBE forbidden). */
+  readonly fallbackInterval: number;
+}
+
+/**
+ * Waiting without spinning: a release publishes on the resource's channel and wakes one waiter of each
+ * process (first come, first woken), which then tries again. One subscriber connection per node, channels
+ * reference-counted. A waiter also wakes when the holder's TTL runs out (an expiry publishes nothing), after
+ * a slow re-check, and when a subscriber reconnects (it may have missed a message).
+ */
+export class PubSubStrategy implements WaitStrategy {
+  readonly #nodes: readonly RedisConnection[];
+  readonly #options: PubSubOptions;
+  readonly #channels = new Map<string, Channel>();
+  /** Callers of this process currently in an acquire, per channel. */
+  readonly #contenders = new Map<string, number>();
+  #subscribers: Subscriber[] | undefined;
+
+  constructor(nodes: readonly RedisConnection[], options: PubSubOptions) {
+    this.#nodes = nodes;
+    this.#options = options;
+  }
+
+  /** Channels currently subscribed (for tests and diagnostics). */
+  get channels(): number {
+    return this.#channels.size;
+  }
+
+  begin(resource: string): Waiter {
+    const name = this.#options.channelOf(resource);
+    const ahead = this.#contenders.get(name) ?? 0;
+    this.#contenders.set(name, ahead + 1);
+    let channel: Channel | undefined;
+    let subscribed = 0;
+    return {
+      before: async (deadline, signal) => {
+        // Others of this process already contend for this lock: queue behind them here rather than in
+        // Redis, so N local waiters cost one contender's traffic. A release by this process wakes us even
+        // before our subscription is confirmed (see `released`).
+        if (ahead === 0) return;
+        channel = this.#join(name);
+        void channel.ready.then((n) => {
+          subscribed = n;
+        });
+        if (channel.unclaimed > 0) {
+          channel.unclaimed--;
+          return;
+        }
+        await park(channel, Math.min(RECHECK_MS, deadline - monotonicNow()), signal);
+      },
+      next: async (retryAfter, deadline, signal) => {
+        if (!channel) {
+          // Joined after the first failed attempt, so an uncontended acquire costs no subscription. Once the
+          // subscription is confirmed, try again at once: a release published before it took effect is
+          // caught by that attempt, and any release after it wakes us.
+          channel = this.#join(name);
+          subscribed = await bounded(
+            channel.ready,
+            Math.min(this.#options.nodeTimeout, deadline - monotonicNow()),
+            signal,
+          );
+          return;
+        }
+        if (channel.unclaimed > 0) {
+          channel.unclaimed--;
+          return;
+        }
+        const recheck = subscribed > 0 ? RECHECK_MS : this.#options.fallbackInterval;
+        const untilFree = retryAfter === undefined ? recheck : retryAfter + 1;
+        await park(channel, Math.min(untilFree, recheck, deadline - monotonicNow()), signal);
+      },
+      end: () => {
+        const left = (this.#contenders.get(name) ?? 1) - 1;
+        if (left > 0) this.#contenders.set(name, left);
+        else this.#contenders.delete(name);
+        if (channel) this.#leave(name, channel);
+        channel = undefined;
+      },
+    };
+  }
+
+  released(resource: string, id: string): void {
+    this.#onMessage(this.#options.channelOf(resource), id);
+  }
+
+  async close(): Promise<void> {
+    for (const channel of this.#channels.values()) for (const p of channel.parked.splice(0)) p.wake();
+    this.#channels.clear();
+    await Promise.allSettled((this.#subscribers ?? []).map((s) => s.close()));
+    this.#subscribers = undefined;
+  }
+
+  #subscriberSet(): Subscriber[] {
+    this.#subscribers ??= this.#nodes.map((node) =>
+      node.subscriber({
+        message: (channel, id) => this.#onMessage(channel, id),
+        reconnected: () => this.#wakeEveryone(),
+      }),
+    );
+    return this.#subscribers;
+  }
+
+  #join(name: string): Channel {
+    let channel = this.#channels.get(name);
+    if (!channel) {
+      channel = new Channel();
+      this.#channels.set(name, channel);
+      const subscribers = this.#subscriberSet();
+      const timeout = this.#options.nodeTimeout;
+      channel.ready = Promise.allSettled(
+        subscribers.map((s) => withTimeout(s.subscribe(name), timeout)),
+      ).then((results) => results.filter((r) => r.status === "fulfilled").length);
+    }
+    channel.refs++;
+    return channel;
+  }
+
+  #leave(name: string, channel: Channel): void {
+    if (--channel.refs > 0 || this.#channels.get(name) !== channel) return;
+    this.#channels.delete(name);
+    // Sent after the SUBSCRIBE on the same connections, so it cannot overtake it.
+    for (const s of this.#subscribers ?? []) s.unsubscribe(name).catch(() => {});
+  }
+
+  #onMessage(name: string, id: string): void {
+    const channel = this.#channels.get(name);
+    if (!channel || channel.seen.includes(id)) return;
+    channel.seen.push(id);
+    if (channel.seen.length > SEEN_IDS) channel.seen.shift();
+    const first = channel.parked.shift();
+    if (first) first.wake();
+    else channel.unclaimed = Math.min(channel.unclaimed + 1, channel.refs);
+  }
+
+  #wakeEveryone(): void {
+    for (const channel of this.#channels.values()) {
+      for (const p of channel.parked.splice(0)) p.wake();
+      channel.unclaimed = channel.refs;
+    }
+  }
+}
+
+/** Sleeps until woken through the channel, `ms` passes, or `signal` aborts (rejecting with its reason). */
+function park(channel: Channel, ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const finish = (error?: unknown) => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      const i = channel.parked.indexOf(parked);
+      if (i >= 0) channel.parked.splice(i, 1);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onAbort = () => finish(signal?.reason);
+    const parked: Parked = { wake: () => finish() };
+    const timer = setTimeout(finish, Math.max(0, ms));
+    if (signal?.aborted) return finish(signal.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    channel.parked.push(parked);
+  });
+}
+
+/** `work`'s value, or 0 once `ms` passed; rejects with the signal's reason when it aborts. */
+async function bounded(work: Promise<number>, ms: number, signal: AbortSignal | undefined): Promise<number> {
+  signal?.throwIfAborted();
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<number>((resolve) => {
+        timer = setTimeout(() => resolve(0), Math.max(0, ms));
+      }),
+      new Promise<number>((_, reject) => {
+        onAbort = () => reject(signal?.reason);
+        signal?.addEventListener("abort", onAbort, { once: true });
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+function withTimeout(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work,
+    new Promise<void>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

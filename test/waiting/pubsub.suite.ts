@@ -1,0 +1,188 @@
+// Waiting without spinning, per client adapter and node count. The holder's TTL is long and the slow
+// re-check is 1 s, so a waiter that gets the lock within a few hundred ms was woken by the release itself.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { LockManager, type LockManagerOptions } from "../../src/index.js";
+import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
+import { type Adapter, inspect } from "../support/adapters.js";
+
+const T = { timeout: 30_000 };
+let n = 0;
+const fresh = (what: string) => `${what}:${process.pid}:${++n}`;
+
+/** Channels with subscribers on each node. */
+async function channelsOn(urls: readonly string[]): Promise<string[][]> {
+  return inspect(urls, (nodes) =>
+    Promise.all(nodes.map((node) => node.pubsub("CHANNELS", "quorumlock:*") as Promise<string[]>)),
+  );
+}
+
+export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
+  describe(`pub/sub wake-ups over ${adapter.name}, ${nodeCount} node(s)`, () => {
+    let nodes: RedisNodes;
+    let urls: string[];
+    const cleanups: (() => Promise<void>)[] = [];
+
+    async function manager(options: Omit<LockManagerOptions, "nodes"> = {}): Promise<LockManager> {
+      const { specs, cleanup } = await adapter.connect(urls);
+      const locks = new LockManager({ nodes: specs, ttl: 30_000, ...options });
+      cleanups.push(async () => {
+        await locks.close();
+        await cleanup();
+      });
+      return locks;
+    }
+
+    before(async () => {
+      nodes = await startRedisNodes(nodeCount);
+      urls = nodes.urls();
+    });
+    after(async () => {
+      await Promise.allSettled(cleanups.map((c) => c()));
+      await nodes?.stopAll();
+    });
+
+    it("a release wakes a waiter in another manager promptly", T, async () => {
+      const holder = await manager();
+      const waiter = await manager({ pollInterval: 60_000 });
+      const resource = fresh("wake");
+      for (let i = 0; i < 5; i++) {
+        const held = await holder.acquire(resource);
+        const waiting = waiter.acquire(resource, { wait: 10_000 });
+        await sleep(50);
+        const released = performance.now();
+        await held.release();
+        const lease = await waiting;
+        const handoff = performance.now() - released;
+        assert.ok(handoff < 300, `handoff took ${handoff.toFixed(1)} ms`);
+        await lease.release();
+      }
+    });
+
+    it("never misses a release that races the waiter's first attempt and subscription", T, async () => {
+      const holder = await manager();
+      const waiter = await manager({ pollInterval: 60_000 });
+      for (let i = 0; i < 30; i++) {
+        const resource = fresh("race");
+        const held = await holder.acquire(resource);
+        const waiting = waiter.acquire(resource, { wait: 10_000 });
+        await sleep(i % 6); // release at every point of the waiter's first attempts
+        const released = performance.now();
+        await held.release();
+        const lease = await waiting;
+        const handoff = performance.now() - released;
+        assert.ok(
+          handoff < 500,
+          `round ${i}: handoff took ${handoff.toFixed(1)} ms (a missed wake-up waits 1 s)`,
+        );
+        await lease.release();
+      }
+    });
+
+    it("wakes when the holder's TTL runs out, though an expiry publishes nothing", T, async () => {
+      const holder = await manager();
+      const waiter = await manager({ pollInterval: 60_000 });
+      const resource = fresh("expiry");
+      await holder.acquire(resource, { ttl: 300 });
+      const started = performance.now();
+      const lease = await waiter.acquire(resource, { wait: 5_000 });
+      const waited = performance.now() - started;
+      assert.ok(waited < 800, `waited ${waited.toFixed(0)} ms for a 300 ms TTL`);
+      await lease.release();
+    });
+
+    it(
+      "hands the lock on through a queue of waiters in one process, one wake-up per release",
+      T,
+      async () => {
+        const locks = await manager();
+        const resource = fresh("queue");
+        const first = await locks.acquire(resource);
+        let holders = 0;
+        const order: number[] = [];
+        const waiters = Array.from({ length: 8 }, async (_, i) => {
+          const lease = await locks.acquire(resource, { wait: 10_000 });
+          holders++;
+          assert.equal(holders, 1);
+          order.push(i);
+          await sleep(2);
+          holders--;
+          await lease.release();
+        });
+        await sleep(100);
+        const started = performance.now();
+        await first.release();
+        await Promise.all(waiters);
+        assert.equal(order.length, 8);
+        const took = performance.now() - started;
+        assert.ok(took < 8 * 100, `8 handoffs took ${took.toFixed(0)} ms`);
+      },
+    );
+
+    it(
+      "leaves no subscription, timer or listener behind after a wait times out or is aborted",
+      T,
+      async () => {
+        const holder = await manager();
+        const waiter = await manager();
+        const resource = fresh("leak");
+        const held = await holder.acquire(resource);
+        const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+        // A first wait opens the subscriber connections, whose drivers keep timers of their own.
+        await assert.rejects(waiter.acquire(resource, { wait: 100 }), { code: "ERR_LOCK_TIMEOUT" });
+        await sleep(100);
+        const baseline = timers();
+        await assert.rejects(waiter.acquire(resource, { wait: 200 }), { code: "ERR_LOCK_TIMEOUT" });
+        const controller = new AbortController();
+        const aborted = assert.rejects(
+          waiter.acquire(resource, { wait: 10_000, signal: controller.signal }),
+          {
+            name: "AbortError",
+          },
+        );
+        // The subscription is confirmed asynchronously; on a loaded machine give it up to 2 s to show.
+        for (let tries = 0; tries < 40; tries++) {
+          if ((await channelsOn(urls)).every((c) => c.length === 1)) break;
+          await sleep(50);
+        }
+        try {
+          assert.deepEqual(
+            (await channelsOn(urls)).map((c) => c.length),
+            urls.map(() => 1),
+            "subscribed while waiting",
+          );
+        } finally {
+          controller.abort();
+          await aborted;
+        }
+        await sleep(100);
+        const after = timers(); // before channelsOn: its own connections keep a timer for a while
+        assert.ok(after <= baseline, `timers: ${baseline} before, ${after} after`);
+        assert.deepEqual(
+          await channelsOn(urls),
+          urls.map(() => []),
+          "unsubscribed once nobody waits",
+        );
+        await held.release();
+      },
+    );
+
+    it("still works with polling for deployments that forbid SUBSCRIBE", T, async () => {
+      const holder = await manager();
+      const waiter = await manager({ wakeup: "poll", pollInterval: 20 });
+      const resource = fresh("poll");
+      const held = await holder.acquire(resource);
+      const waiting = waiter.acquire(resource, { wait: 5_000 });
+      await sleep(100);
+      assert.deepEqual(
+        await channelsOn(urls),
+        urls.map(() => []),
+        "a polling waiter subscribes to nothing",
+      );
+      await held.release();
+      const lease = await waiting;
+      await lease.release();
+    });
+  });
+}
