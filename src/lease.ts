@@ -56,7 +56,10 @@ export class Lease implements AsyncDisposable {
   #ttl: number;
   #expiresAt: number;
   #state: "held" | "released" | "lost" = "held";
-  readonly #controller = new AbortController();
+  /** Made on first use of `signal`: most leases are never asked for one, and both cost on a hot path. */
+  #controller: AbortController | undefined;
+  /** Why the lease ended; the released case is made lazily too (a DOMException is costly to build). */
+  #reason: unknown;
   readonly #driver: LeaseDriver;
   readonly #autoExtend: boolean;
   readonly #holdEnd: number;
@@ -98,7 +101,16 @@ export class Lease implements AsyncDisposable {
    */
   get signal(): AbortSignal {
     this.#checkExpiry();
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#state !== "held") this.#controller.abort(this.#endReason());
+    }
     return this.#controller.signal;
+  }
+
+  #endReason(): unknown {
+    this.#reason ??= new DOMException("The lease was released", "AbortError");
+    return this.#reason;
   }
 
   /**
@@ -116,7 +128,7 @@ export class Lease implements AsyncDisposable {
     return this.#serial(async () => {
       const result = await this.#extendOnce(ttl, false);
       if (result.kind === "lost") {
-        const reason: unknown = this.#controller.signal.reason;
+        const reason = this.#reason;
         throw reason instanceof LockLostError ? reason : new LockLostError(this.resource, "it was released");
       }
       if (result.kind === "unavailable") {
@@ -149,7 +161,7 @@ export class Lease implements AsyncDisposable {
   async #release(): Promise<void> {
     const wasValid = this.valid;
     if (this.#state === "held") {
-      this.#end("released", new DOMException("The lease was released", "AbortError"));
+      this.#end("released", undefined);
       emit.released({ resource: this.resource, fence: this.fence, heldMs: monotonicNow() - this.#start });
     }
     const { answered, outcomes } = await this.#driver.release();
@@ -234,11 +246,13 @@ export class Lease implements AsyncDisposable {
     emit.lost({ resource: this.resource, fence: this.fence, reason });
   }
 
-  #end(how: "released" | "lost", reason: unknown): void {
+  /** `reason` undefined: released (the DOMException reason is made only if a signal needs it). */
+  #end(how: "released" | "lost", reason: LockLostError | undefined): void {
     this.#state = how;
     clearTimeout(this.#expiryTimer);
     clearTimeout(this.#extendTimer);
-    this.#controller.abort(reason);
+    this.#reason = reason;
+    this.#controller?.abort(this.#endReason());
     this.#driver.ended(this, how);
   }
 }

@@ -7,7 +7,7 @@ import { Lease, type LeaseDriver } from "./lease.js";
 import { acquireMutex, newToken } from "./mutex/acquire.js";
 import { extendMutex } from "./mutex/extend.js";
 import { mutexKeys } from "./mutex/keys.js";
-import { releaseId, releaseMutex } from "./mutex/release.js";
+import { newReleaseId, releaseMutex } from "./mutex/release.js";
 import {
   type AcquireOptions,
   checkResource,
@@ -180,8 +180,9 @@ export class LockManager {
       quorum: context.quorum,
       extend: (ttl) => extendMutex(context, keys, token, ttl),
       release: async () => {
-        const outcome = await releaseMutex(context, keys, token, { after: result.done });
-        strategy.released(resource, releaseId(token));
+        const id = newReleaseId();
+        const outcome = await releaseMutex(context, keys, token, { after: result.done, id });
+        strategy.released(resource, id);
         return outcome;
       },
       ended(lease, how) {

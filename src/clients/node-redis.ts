@@ -16,7 +16,7 @@ export interface NodeRedisClient {
 export interface NodeRedisSubscriberClient {
   connect(): Promise<unknown>;
   subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>;
-  unsubscribe(channel: string): Promise<unknown>;
+  unsubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>;
   on(event: "error" | "ready", listener: (...args: unknown[]) => void): unknown;
   destroy(): void;
 }
@@ -50,15 +50,17 @@ export class NodeRedisConnection implements RedisConnection {
     const ready = sub.connect();
     ready.catch(() => {});
     const listener = (payload: string, channel: string) => events.message(channel, payload);
+    // One change at a time: node-redis can skip a SUBSCRIBE issued while an UNSUBSCRIBE of the same
+    // channel is still pending, leaving the channel unsubscribed.
+    let queue: Promise<unknown> = ready;
+    const serial = (change: () => Promise<unknown>): Promise<void> => {
+      const run = queue.then(change, change);
+      queue = run.catch(() => {});
+      return run.then(() => {});
+    };
     return {
-      subscribe: async (channel) => {
-        await ready;
-        await sub.subscribe(channel, listener);
-      },
-      unsubscribe: async (channel) => {
-        await ready;
-        await sub.unsubscribe(channel);
-      },
+      subscribe: (channel) => serial(() => sub.subscribe(channel, listener)),
+      unsubscribe: (channel) => serial(() => sub.unsubscribe(channel, listener)),
       close: async () => sub.destroy(),
     };
   }

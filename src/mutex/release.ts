@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { LockContext } from "../context.js";
 import type { NodeOutcome } from "../errors.js";
 import { vote } from "../quorum.js";
@@ -15,7 +15,7 @@ export async function releaseMutex(
   ctx: LockContext,
   keys: MutexKeys,
   token: string,
-  options: { nodes?: readonly number[]; after?: readonly Promise<void>[] } = {},
+  options: { nodes?: readonly number[]; after?: readonly Promise<void>[]; id?: string } = {},
 ): Promise<{ answered: number; outcomes: readonly NodeOutcome[] }> {
   const indices = options.nodes ?? ctx.nodes.map((_, i) => i);
   if (indices.length === 0) return { answered: 0, outcomes: [] };
@@ -27,7 +27,7 @@ export async function releaseMutex(
         conn,
         releaseScript,
         [keys.lock],
-        [token, keys.channel, releaseId(token)],
+        [token, keys.channel, options.id ?? newReleaseId()],
         abandoned,
       );
       return { status: reply === 1 ? "ok" : "refused", value: null };
@@ -43,7 +43,13 @@ export async function releaseMutex(
   return { answered: outcomes.filter((o) => o.status === "ok" || o.status === "refused").length, outcomes };
 }
 
-/** Names a release in its wake-up message without revealing the token (the right to release). */
-export function releaseId(token: string): string {
-  return createHash("sha256").update(token).digest("base64url").slice(0, 16);
+const processId = randomBytes(6).toString("base64url");
+let releases = 0;
+
+/**
+ * Names a release in its wake-up message, so that waiters recognise the copies published by each node of a
+ * quorum. Unique per process and release; says nothing about the token (the right to release).
+ */
+export function newReleaseId(): string {
+  return `${processId}.${(releases++).toString(36)}`;
 }

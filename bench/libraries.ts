@@ -1,0 +1,111 @@
+// Each library under test behind one shape: acquire(key) waits for the lock (as that library waits) and
+// resolves with its release function. Peers run with their default retry settings, as most users run them.
+import { randomBytes } from "node:crypto";
+import { Redlock as SesameRedlock } from "@sesamecare-oss/redlock";
+import { Redis } from "ioredis";
+import { Mutex, RedlockMutex } from "redis-semaphore";
+import Redlock from "redlock";
+import { LockManager } from "../src/index.js";
+
+export interface Library {
+  readonly name: string;
+  acquire(key: string): Promise<() => Promise<unknown>>;
+  close(): Promise<void>;
+}
+
+const TTL = 10_000;
+
+function clients(urls: readonly string[]): Redis[] {
+  return urls.map((url) => {
+    const client = new Redis(url, { maxRetriesPerRequest: 1 });
+    client.on("error", () => {});
+    return client;
+  });
+}
+
+const closeAll = async (list: Redis[]) => {
+  for (const c of list) c.disconnect();
+};
+
+/** The floor: bare SET NX PX and an EVALSHA compare-and-delete on each node, nothing else. */
+export function floor(urls: readonly string[]): Library {
+  const nodes = clients(urls);
+  const del = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+  let sha: Promise<string[]> | undefined;
+  return {
+    name: "floor (SET NX + EVALSHA)",
+    async acquire(key) {
+      sha ??= Promise.all(nodes.map((n) => n.script("LOAD", del) as Promise<string>));
+      const shas = await sha;
+      const token = randomBytes(16).toString("hex");
+      for (;;) {
+        const ok = await Promise.all(nodes.map((n) => n.set(key, token, "PX", TTL, "NX")));
+        if (ok.filter(Boolean).length > nodes.length / 2) {
+          return () => Promise.all(nodes.map((n, i) => n.evalsha(shas[i]!, 1, key, token)));
+        }
+        await Promise.all(nodes.map((n, i) => n.evalsha(shas[i]!, 1, key, token)));
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    },
+    close: () => closeAll(nodes),
+  };
+}
+
+export function quorumlock(
+  urls: readonly string[],
+  name: string,
+  options: { wakeup?: "pubsub" | "poll"; fencing?: boolean } = {},
+): Library {
+  const locks = new LockManager({ nodes: [...urls], ttl: TTL, wait: 30_000, ...options });
+  return {
+    name,
+    async acquire(key) {
+      const lease = await locks.acquire(key);
+      return () => lease.release();
+    },
+    close: () => locks.close(),
+  };
+}
+
+export function redlock(urls: readonly string[]): Library {
+  const nodes = clients(urls);
+  const lock = new Redlock(nodes);
+  lock.on("error", () => {});
+  return {
+    name: "redlock 5.0.0-beta.2",
+    async acquire(key) {
+      const held = await lock.acquire([key], TTL);
+      return () => held.release();
+    },
+    close: () => closeAll(nodes),
+  };
+}
+
+export function sesameRedlock(urls: readonly string[]): Library {
+  const nodes = clients(urls);
+  const lock = new SesameRedlock(nodes);
+  lock.on("error", () => {});
+  return {
+    name: "@sesamecare-oss/redlock",
+    async acquire(key) {
+      const held = await lock.acquire([key], TTL);
+      return () => held.release();
+    },
+    close: () => closeAll(nodes),
+  };
+}
+
+export function redisSemaphore(urls: readonly string[]): Library {
+  const nodes = clients(urls);
+  const options = { lockTimeout: TTL, acquireTimeout: 30_000, refreshInterval: 0 };
+  return {
+    name: "redis-semaphore",
+    async acquire(key) {
+      const mutex =
+        nodes.length === 1 ? new Mutex(nodes[0]!, key, options) : new RedlockMutex(nodes, key, options);
+      await mutex.acquire();
+      return () => mutex.release();
+    },
+    close: () => closeAll(nodes),
+  };
+}
