@@ -7,7 +7,10 @@ const root = new URL("..", import.meta.url).pathname;
 function runDemo(args: string[], env: NodeJS.ProcessEnv = process.env) {
   return new Promise<{ code: number | null; out: string; err: string; ms: number }>((resolve) => {
     const started = performance.now();
-    const child = spawn(process.execPath, ["--import", "tsx", "demo/demo.ts", ...args], { cwd: root, env });
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "demo", ...args], {
+      cwd: root,
+      env,
+    });
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => (out += d));
@@ -16,7 +19,7 @@ function runDemo(args: string[], env: NodeJS.ProcessEnv = process.env) {
   });
 }
 
-describe("npm run demo", () => {
+describe("quorumlock demo (npm run demo)", () => {
   it("runs contending processes on 5 local nodes, kills one, and reports a safe run in under a minute", {
     timeout: 60_000,
   }, async () => {
@@ -40,13 +43,13 @@ describe("npm run demo", () => {
     assert.equal(code, 69);
     assert.match(
       err,
-      /^demo: redis-server is not installed: install it \(.*apt-get install redis-server\) or pass --nodes\n$/,
+      /^quorumlock: redis-server is not installed: install it \(.*apt-get install redis-server\) or pass --nodes\n$/,
     );
   });
 
   it("rejects a bad flag with a usage error", { timeout: 20_000 }, async () => {
     const { code, err } = await runDemo(["--duration", "soon"]);
     assert.equal(code, 64);
-    assert.match(err, /--duration must be a time/);
+    assert.match(err, /--duration must be a duration such as/);
   });
 });

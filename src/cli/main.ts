@@ -1,6 +1,8 @@
 // The `quorumlock` command. Each subcommand lives in its own module; this file only dispatches and turns
 // errors into one line and an exit code.
 import { breakLock, release } from "./admin.js";
+import { demo } from "./demo.js";
+import { demoWorker } from "./demo-worker.js";
 import { CliError, EXIT } from "./exit-codes.js";
 import { run } from "./run.js";
 import { status } from "./status.js";
@@ -12,6 +14,7 @@ Commands:
   status <resource> [--json]                      is it held, where, for how long, fence counter
   release <resource> --token <token>              release a lock you hold the token of
   break <resource> --yes                          delete the lock whoever holds it (dangerous)
+  demo [--processes n] [--duration 10s]           contending processes on 5 local nodes, one killed
 
 Nodes: --nodes url,url, else $QUORUMLOCK_NODES, else $REDIS_URL, else redis://127.0.0.1:6379.
 Run "quorumlock <command> --help" for a command's options and examples.`;
@@ -21,6 +24,9 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   status,
   release,
   break: breakLock,
+  demo,
+  // Internal: one of the demo's worker processes.
+  "__demo-worker": demoWorker,
 };
 
 async function main(argv: string[]): Promise<number> {
