@@ -1,8 +1,22 @@
 // The Redlock arithmetic, kept free of I/O so it can be unit-tested on its own.
 import { performance } from "node:perf_hooks";
 
+let clock: () => number = () => performance.now();
+
 /** Monotonic milliseconds. Never `Date.now()`: wall-clock jumps must not stretch or shrink a lease. */
-export const monotonicNow = (): number => performance.now();
+export const monotonicNow = (): number => clock();
+
+/**
+ * Test hook (not exported from the package): replaces the client's clock, e.g. with one that runs 20% slow,
+ * to show what a clock-rate error outside the drift allowance does. Returns the function that restores it.
+ */
+export function useClock(replacement: () => number): () => void {
+  const previous = clock;
+  clock = replacement;
+  return () => {
+    clock = previous;
+  };
+}
 
 /** Clock drift allowance for a TTL: 1% of it plus 2 ms (the Redlock paper's figure for Redis expiry precision). */
 export function drift(ttl: number): number {
