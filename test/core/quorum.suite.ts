@@ -153,10 +153,16 @@ export function quorumSuite(adapter: Adapter): void {
         await ahead.release();
         const high = ahead.fence! + 1_000_000_000;
         await inspect(urls, (all) => all[0]!.set(fence, String(high)));
+        // Nodes 3 and 4 are busy, so the granting majority must be {0, 1, 2}: node 0's counter is in the fence.
+        const { lock } = keysOf(resource);
+        await inspect(urls, (all) =>
+          Promise.all([all[3]!.set(lock, "foreign"), all[4]!.set(lock, "foreign")]),
+        );
         const first = await locks.acquire(resource);
         assert.equal(first.fence, high + 1);
         await first.release();
-        // Without node 0, the other nodes' own counters are far below; the write-back must have raised them.
+        await inspect(urls, (all) => Promise.all([all[3]!.del(lock), all[4]!.del(lock)]));
+        // Without node 0, nodes 1-4 hold counters far below unless the write-back raised nodes 1 and 2.
         await nodes[0]!.kill();
         try {
           const second = await locks.acquire(resource);
