@@ -1,18 +1,11 @@
 // The lock's contract, as one suite run per (client adapter × node count). See the *.test.ts files beside it.
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import {
-  type Lease,
-  LockError,
-  LockLostError,
-  LockManager,
-  type LockManagerOptions,
-  LockTimeoutError,
-} from "../../src/index.js";
+import { type Lease, LockError, LockLostError, LockManager, LockTimeoutError } from "../../src/index.js";
 import { mutexKeys } from "../../src/mutex/keys.js";
-import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
 import { type Adapter, inspect, valuesOn, whenAborted } from "../support/adapters.js";
+import { suiteNodes } from "../support/suite.js";
 
 const T = { timeout: 20_000 };
 let counter = 0;
@@ -22,29 +15,8 @@ const lockKey = (resource: string) => mutexKeys("quorumlock:", resource).lock;
 
 export function mutexSuite(adapter: Adapter, nodeCount: number): void {
   describe(`mutex over ${adapter.name}, ${nodeCount} node${nodeCount > 1 ? "s" : ""}`, () => {
-    let nodes: RedisNodes;
-    let urls: string[];
-    const cleanups: (() => Promise<void>)[] = [];
-
-    /** A manager on this suite's nodes; closed (with its adapter's clients) after the suite. */
-    async function manager(options: Omit<LockManagerOptions, "nodes"> = {}): Promise<LockManager> {
-      const { specs, cleanup } = await adapter.connect(urls);
-      const locks = new LockManager({ nodes: specs, ...options });
-      cleanups.push(async () => {
-        await locks.close();
-        await cleanup();
-      });
-      return locks;
-    }
-
-    before(async () => {
-      nodes = await startRedisNodes(nodeCount);
-      urls = nodes.urls();
-    });
-    after(async () => {
-      await Promise.allSettled(cleanups.map((c) => c()));
-      await nodes?.stopAll();
-    });
+    const env = suiteNodes(adapter, nodeCount);
+    const manager = env.manager;
 
     it("acquires a lease with a random token, a fence and validity, and releases it", T, async () => {
       const locks = await manager({ ttl: 5_000 });
@@ -57,15 +29,15 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
       assert.ok(lease.remainingMs > 4_000 && lease.remainingMs <= 5_000, `remaining ${lease.remainingMs}`);
       assert.equal(lease.signal.aborted, false);
       assert.deepEqual(
-        await valuesOn(urls, lockKey(resource)),
-        urls.map(() => lease.token),
+        await valuesOn(env.urls, lockKey(resource)),
+        env.urls.map(() => lease.token),
       );
       await lease.release();
       assert.equal(lease.valid, false);
       assert.equal(lease.signal.aborted, true);
       assert.deepEqual(
-        await valuesOn(urls, lockKey(resource)),
-        urls.map(() => null),
+        await valuesOn(env.urls, lockKey(resource)),
+        env.urls.map(() => null),
       );
     });
 
@@ -143,8 +115,8 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
         const next = await locks.acquire(resource, { ttl: 5_000, wait: 2_000 });
         await old.release(); // counts as done, and must not delete the new holder's key
         assert.deepEqual(
-          await valuesOn(urls, lockKey(resource)),
-          urls.map(() => next.token),
+          await valuesOn(env.urls, lockKey(resource)),
+          env.urls.map(() => next.token),
         );
         assert.ok(next.valid);
         await next.release();
@@ -168,8 +140,8 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
         await sleep(200);
         await assert.rejects(short.extend(5_000), { name: "LockLostError", code: "ERR_LOCK_LOST" });
         assert.deepEqual(
-          await valuesOn(urls, lockKey(resource)),
-          urls.map(() => null),
+          await valuesOn(env.urls, lockKey(resource)),
+          env.urls.map(() => null),
           "no key re-created",
         );
       },
@@ -179,14 +151,14 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
       const locks = await manager();
       const resource = fresh("stolen");
       const lease = await locks.acquire(resource, { ttl: 5_000 });
-      await inspect(urls, (all) => Promise.all(all.map((n) => n.set(lockKey(resource), "someone-else"))));
+      await inspect(env.urls, (all) => Promise.all(all.map((n) => n.set(lockKey(resource), "someone-else"))));
       await assert.rejects(lease.extend(), { code: "ERR_LOCK_LOST" });
       assert.equal(lease.valid, false);
       assert.ok(lease.signal.reason instanceof LockLostError);
       await lease.release();
       assert.deepEqual(
-        await valuesOn(urls, lockKey(resource)),
-        urls.map(() => "someone-else"),
+        await valuesOn(env.urls, lockKey(resource)),
+        env.urls.map(() => "someone-else"),
       );
     });
 
@@ -205,15 +177,15 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
       const locks = await manager({ ttl: 2_000 });
       const resource = fresh("noscript");
       (await locks.acquire(resource)).release();
-      await inspect(urls, (all) => Promise.all(all.map((n) => n.script("FLUSH"))));
+      await inspect(env.urls, (all) => Promise.all(all.map((n) => n.script("FLUSH"))));
       const lease = await locks.acquire(resource);
-      await inspect(urls, (all) => Promise.all(all.map((n) => n.script("FLUSH"))));
+      await inspect(env.urls, (all) => Promise.all(all.map((n) => n.script("FLUSH"))));
       await lease.extend(3_000);
-      await inspect(urls, (all) => Promise.all(all.map((n) => n.script("FLUSH"))));
+      await inspect(env.urls, (all) => Promise.all(all.map((n) => n.script("FLUSH"))));
       await lease.release();
       assert.deepEqual(
-        await valuesOn(urls, lockKey(resource)),
-        urls.map(() => null),
+        await valuesOn(env.urls, lockKey(resource)),
+        env.urls.map(() => null),
       );
     });
 
@@ -237,8 +209,8 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
       const already = AbortSignal.abort();
       await assert.rejects(locks.acquire(resource, { signal: already }), { name: "AbortError" });
       assert.deepEqual(
-        await valuesOn(urls, lockKey(resource)),
-        urls.map(() => null),
+        await valuesOn(env.urls, lockKey(resource)),
+        env.urls.map(() => null),
       );
     });
 
@@ -257,8 +229,8 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
         (error) => error === failure,
       );
       assert.deepEqual(
-        await valuesOn(urls, lockKey(resource)),
-        urls.map(() => null),
+        await valuesOn(env.urls, lockKey(resource)),
+        env.urls.map(() => null),
       );
     });
 
@@ -279,8 +251,8 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
       );
       assert.equal(seen?.valid, false);
       assert.deepEqual(
-        await valuesOn(urls, lockKey(resource)),
-        urls.map(() => null),
+        await valuesOn(env.urls, lockKey(resource)),
+        env.urls.map(() => null),
       );
     });
 
@@ -308,8 +280,8 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
       }
       assert.equal(inside.valid, false);
       assert.deepEqual(
-        await valuesOn(urls, lockKey(resource)),
-        urls.map(() => null),
+        await valuesOn(env.urls, lockKey(resource)),
+        env.urls.map(() => null),
       );
     });
 
@@ -320,8 +292,8 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
       assert.equal(lease.fence, undefined);
       await lease.release();
       assert.deepEqual(
-        await valuesOn(urls, mutexKeys("quorumlock:", resource).fence),
-        urls.map(() => null),
+        await valuesOn(env.urls, mutexKeys("quorumlock:", resource).fence),
+        env.urls.map(() => null),
       );
     });
 
@@ -329,8 +301,8 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
       const locks = await manager({ prefix: "app:" });
       const lease = await locks.acquire("orders:42");
       assert.deepEqual(
-        await valuesOn(urls, "app:{orders:42}"),
-        urls.map(() => lease.token),
+        await valuesOn(env.urls, "app:{orders:42}"),
+        env.urls.map(() => lease.token),
       );
       await lease.release();
     });
@@ -366,7 +338,7 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
     });
 
     it("close() releases held leases and refuses further work", T, async () => {
-      const { specs, cleanup } = await adapter.connect(urls);
+      const { specs, cleanup } = await adapter.connect(env.urls);
       const locks = new LockManager({ nodes: specs });
       const resource = fresh("close");
       const lease = await locks.acquire(resource);
@@ -374,8 +346,8 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
       await locks.close();
       assert.equal(lease.valid, false);
       assert.deepEqual(
-        await valuesOn(urls, lockKey(resource)),
-        urls.map(() => null),
+        await valuesOn(env.urls, lockKey(resource)),
+        env.urls.map(() => null),
       );
       await assert.rejects(locks.acquire(resource), { code: "ERR_LOCK_MANAGER_CLOSED" });
       await cleanup();
@@ -385,7 +357,7 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
       const holder = await manager();
       const resource = fresh("close-waiting");
       const held = await holder.acquire(resource, { ttl: 5_000 });
-      const { specs, cleanup } = await adapter.connect(urls);
+      const { specs, cleanup } = await adapter.connect(env.urls);
       const locks = new LockManager({ nodes: specs });
       const waiting = locks.acquire(resource, { wait: 10_000 });
       await sleep(100);
@@ -396,8 +368,8 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
       assert.ok(performance.now() - started < 1_000, "close did not wait for the acquire's deadline");
       await held.release();
       assert.deepEqual(
-        await valuesOn(urls, lockKey(resource)),
-        urls.map(() => null),
+        await valuesOn(env.urls, lockKey(resource)),
+        env.urls.map(() => null),
       );
       await cleanup();
     });

@@ -1,12 +1,12 @@
 // Quorum behaviour on 5 nodes, run per client adapter: which failures still give a lock, which must not,
 // and how fast the answer comes.
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { LockManager, type LockManagerOptions, LockUnavailableError } from "../../src/index.js";
+import { LockUnavailableError } from "../../src/index.js";
 import { mutexKeys } from "../../src/mutex/keys.js";
-import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
 import { type Adapter, inspect, valuesOn } from "../support/adapters.js";
+import { suiteNodes } from "../support/suite.js";
 import { fresh } from "./mutex.suite.js";
 
 const T = { timeout: 30_000 };
@@ -14,28 +14,8 @@ const keysOf = (resource: string) => mutexKeys("quorumlock:", resource);
 
 export function quorumSuite(adapter: Adapter): void {
   describe(`quorum of 5 over ${adapter.name}`, () => {
-    let nodes: RedisNodes;
-    let urls: string[];
-    const cleanups: (() => Promise<void>)[] = [];
-
-    async function manager(options: Omit<LockManagerOptions, "nodes"> = {}): Promise<LockManager> {
-      const { specs, cleanup } = await adapter.connect(urls);
-      const locks = new LockManager({ nodes: specs, nodeTimeout: 200, ...options });
-      cleanups.push(async () => {
-        await locks.close();
-        await cleanup();
-      });
-      return locks;
-    }
-
-    before(async () => {
-      nodes = await startRedisNodes(5);
-      urls = nodes.urls();
-    });
-    after(async () => {
-      await Promise.allSettled(cleanups.map((c) => c()));
-      await nodes?.stopAll();
-    });
+    const env = suiteNodes(adapter, 5, { nodeTimeout: 200 });
+    const manager = env.manager;
 
     it("needs 3 of 5", T, async () => {
       assert.equal((await manager()).quorum, 3);
@@ -46,13 +26,13 @@ export function quorumSuite(adapter: Adapter): void {
       for (let mask = 0; mask < 32; mask++) {
         const resource = fresh(`subset-${mask}`);
         const clogged = [0, 1, 2, 3, 4].filter((i) => mask & (1 << i));
-        await inspect(urls, (all) =>
+        await inspect(env.urls, (all) =>
           Promise.all(clogged.map((i) => all[i]!.set(keysOf(resource).lock, "foreign", "PX", 10_000))),
         );
         const lease = await locks.tryAcquire(resource);
         assert.equal(lease !== null, clogged.length <= 2, `clogged ${clogged.join(",") || "none"}`);
         await lease?.release();
-        const values = await valuesOn(urls, keysOf(resource).lock);
+        const values = await valuesOn(env.urls, keysOf(resource).lock);
         assert.deepEqual(
           values,
           [0, 1, 2, 3, 4].map((i) => (clogged.includes(i) ? "foreign" : null)),
@@ -67,7 +47,7 @@ export function quorumSuite(adapter: Adapter): void {
       async () => {
         const locks = await manager();
         const resource = fresh("busy");
-        await inspect(urls, (all) =>
+        await inspect(env.urls, (all) =>
           Promise.all(all.slice(0, 3).map((n) => n.set(keysOf(resource).lock, "foreign", "PX", 10_000))),
         );
         assert.equal(await locks.tryAcquire(resource), null);
@@ -78,14 +58,14 @@ export function quorumSuite(adapter: Adapter): void {
     it("works with 2 of 5 nodes dead, and fails fast with ERR_LOCK_UNAVAILABLE with 3 dead", T, async () => {
       const locks = await manager({ ttl: 5_000 });
       const resource = fresh("dead");
-      await nodes[3]!.kill();
-      await nodes[4]!.kill();
+      await env.nodes[3]!.kill();
+      await env.nodes[4]!.kill();
       try {
         const lease = await locks.acquire(resource);
         assert.ok(lease.valid);
         await lease.extend();
         await lease.release();
-        await nodes[2]!.kill();
+        await env.nodes[2]!.kill();
         const started = performance.now();
         await assert.rejects(locks.acquire(resource, { wait: 5_000 }), (error: LockUnavailableError) => {
           assert.ok(error instanceof LockUnavailableError);
@@ -107,10 +87,10 @@ export function quorumSuite(adapter: Adapter): void {
           { code: "ERR_LOCK_UNAVAILABLE" },
           "down is not busy",
         );
-        const values = await valuesOn(urls.slice(0, 2), keysOf(resource).lock);
+        const values = await valuesOn(env.urls.slice(0, 2), keysOf(resource).lock);
         assert.deepEqual(values, [null, null], "the failed attempt released the two nodes it got");
       } finally {
-        await Promise.all([nodes[2]!.restart(), nodes[3]!.restart(), nodes[4]!.restart()]);
+        await Promise.all([env.nodes[2]!.restart(), env.nodes[3]!.restart(), env.nodes[4]!.restart()]);
       }
       await sleep(300); // let the clients reconnect
       const lease = await locks.acquire(resource, { wait: 5_000 });
@@ -120,7 +100,7 @@ export function quorumSuite(adapter: Adapter): void {
     it("fails within its deadline with 3 of 5 nodes frozen, and cleans up once they thaw", T, async () => {
       const locks = await manager({ ttl: 5_000 });
       const resource = fresh("frozen");
-      for (const i of [0, 1, 2]) nodes[i]!.pause();
+      for (const i of [0, 1, 2]) env.nodes[i]!.pause();
       try {
         const started = performance.now();
         await assert.rejects(locks.acquire(resource, { wait: 5_000 }), (error: LockUnavailableError) => {
@@ -134,11 +114,11 @@ export function quorumSuite(adapter: Adapter): void {
         const took = performance.now() - started;
         assert.ok(took < 200 + 300, `failed after ${took} ms with a 200 ms node timeout`);
       } finally {
-        for (const i of [0, 1, 2]) nodes[i]!.resume();
+        for (const i of [0, 1, 2]) env.nodes[i]!.resume();
       }
       // The thawed nodes apply the queued acquire and then the queued release: no key of ours remains.
       await sleep(300);
-      assert.deepEqual(await valuesOn(urls, keysOf(resource).lock), [null, null, null, null, null]);
+      assert.deepEqual(await valuesOn(env.urls, keysOf(resource).lock), [null, null, null, null, null]);
     });
 
     it(
@@ -152,24 +132,24 @@ export function quorumSuite(adapter: Adapter): void {
         const ahead = (await locks.tryAcquire(resource))!;
         await ahead.release();
         const high = ahead.fence! + 1_000_000_000;
-        await inspect(urls, (all) => all[0]!.set(fence, String(high)));
+        await inspect(env.urls, (all) => all[0]!.set(fence, String(high)));
         // Nodes 3 and 4 are busy, so the granting majority must be {0, 1, 2}: node 0's counter is in the fence.
         const { lock } = keysOf(resource);
-        await inspect(urls, (all) =>
+        await inspect(env.urls, (all) =>
           Promise.all([all[3]!.set(lock, "foreign"), all[4]!.set(lock, "foreign")]),
         );
         const first = await locks.acquire(resource);
         assert.equal(first.fence, high + 1);
         await first.release();
-        await inspect(urls, (all) => Promise.all([all[3]!.del(lock), all[4]!.del(lock)]));
+        await inspect(env.urls, (all) => Promise.all([all[3]!.del(lock), all[4]!.del(lock)]));
         // Without node 0, nodes 1-4 hold counters far below unless the write-back raised nodes 1 and 2.
-        await nodes[0]!.kill();
+        await env.nodes[0]!.kill();
         try {
           const second = await locks.acquire(resource);
           assert.ok(second.fence! > first.fence!, `${second.fence} must exceed ${first.fence}`);
           await second.release();
         } finally {
-          await nodes[0]!.restart();
+          await env.nodes[0]!.restart();
         }
       },
     );
@@ -179,7 +159,7 @@ export function quorumSuite(adapter: Adapter): void {
       const resource = fresh("restart");
       const before = await locks.acquire(resource);
       await before.release();
-      await Promise.all(nodes.map((n) => n.restart()));
+      await Promise.all(env.nodes.map((n) => n.restart()));
       await sleep(300);
       const after = await locks.acquire(resource, { wait: 5_000 });
       assert.ok(after.fence! > before.fence!, `${after.fence} must exceed ${before.fence}`);

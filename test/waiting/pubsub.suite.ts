@@ -1,11 +1,10 @@
 // Waiting without spinning, per client adapter and node count. The holder's TTL is long and the slow
 // re-check is 1 s, so a waiter that gets the lock within a few hundred ms was woken by the release itself.
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { LockManager, type LockManagerOptions } from "../../src/index.js";
-import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
 import { type Adapter, inspect } from "../support/adapters.js";
+import { suiteNodes } from "../support/suite.js";
 
 const T = { timeout: 30_000 };
 let n = 0;
@@ -20,28 +19,8 @@ async function channelsOn(urls: readonly string[]): Promise<string[][]> {
 
 export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
   describe(`pub/sub wake-ups over ${adapter.name}, ${nodeCount} node(s)`, () => {
-    let nodes: RedisNodes;
-    let urls: string[];
-    const cleanups: (() => Promise<void>)[] = [];
-
-    async function manager(options: Omit<LockManagerOptions, "nodes"> = {}): Promise<LockManager> {
-      const { specs, cleanup } = await adapter.connect(urls);
-      const locks = new LockManager({ nodes: specs, ttl: 30_000, ...options });
-      cleanups.push(async () => {
-        await locks.close();
-        await cleanup();
-      });
-      return locks;
-    }
-
-    before(async () => {
-      nodes = await startRedisNodes(nodeCount);
-      urls = nodes.urls();
-    });
-    after(async () => {
-      await Promise.allSettled(cleanups.map((c) => c()));
-      await nodes?.stopAll();
-    });
+    const env = suiteNodes(adapter, nodeCount, { ttl: 30_000 });
+    const manager = env.manager;
 
     it("a release wakes a waiter in another manager promptly", T, async () => {
       const holder = await manager();
@@ -143,13 +122,13 @@ export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
         );
         // The subscription is confirmed asynchronously; on a loaded machine give it up to 2 s to show.
         for (let tries = 0; tries < 40; tries++) {
-          if ((await channelsOn(urls)).every((c) => c.length === 1)) break;
+          if ((await channelsOn(env.urls)).every((c) => c.length === 1)) break;
           await sleep(50);
         }
         try {
           assert.deepEqual(
-            (await channelsOn(urls)).map((c) => c.length),
-            urls.map(() => 1),
+            (await channelsOn(env.urls)).map((c) => c.length),
+            env.urls.map(() => 1),
             "subscribed while waiting",
           );
         } finally {
@@ -160,8 +139,8 @@ export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
         const after = timers(); // before channelsOn: its own connections keep a timer for a while
         assert.ok(after <= baseline, `timers: ${baseline} before, ${after} after`);
         assert.deepEqual(
-          await channelsOn(urls),
-          urls.map(() => []),
+          await channelsOn(env.urls),
+          env.urls.map(() => []),
           "unsubscribed once nobody waits",
         );
         await held.release();
@@ -176,8 +155,8 @@ export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
       const waiting = waiter.acquire(resource, { wait: 5_000 });
       await sleep(100);
       assert.deepEqual(
-        await channelsOn(urls),
-        urls.map(() => []),
+        await channelsOn(env.urls),
+        env.urls.map(() => []),
         "a polling waiter subscribes to nothing",
       );
       await held.release();
