@@ -100,6 +100,15 @@ export async function attemptMutex(
     });
   }
 
+  const tooLate = () => {
+    const elapsed = Math.round(monotonicNow() - start);
+    return failed({
+      kind: "unavailable",
+      outcomes: round.outcomes,
+      detail: `a quorum answered after ${elapsed} ms, leaving no validity of the ${ttl} ms TTL`,
+    });
+  };
+
   let fence: number | undefined;
   if (ctx.fencing) {
     const fences = round.verdicts.flatMap((v) => (v?.status === "ok" ? [v.value.fence] : []));
@@ -108,10 +117,9 @@ export async function attemptMutex(
     // when a majority already reported exactly this value: always the case on a single node.
     if (fences.filter((f) => f === fence).length < ctx.quorum) {
       const remaining = validityLeft(ttl, start, monotonicNow());
-      const synced =
-        remaining > 0 &&
-        (await syncFence(ctx, keys, token, fence, Math.min(ctx.nodeTimeout, remaining), signal));
-      if (!synced) {
+      if (remaining <= 0) return tooLate();
+      if (!(await syncFence(ctx, keys, token, fence, Math.min(ctx.nodeTimeout, remaining), signal))) {
+        if (validityLeft(ttl, start, monotonicNow()) <= 0) return tooLate();
         return failed({
           kind: "unavailable",
           outcomes: round.outcomes,
@@ -121,14 +129,7 @@ export async function attemptMutex(
     }
   }
 
-  if (validityLeft(ttl, start, monotonicNow()) <= 0) {
-    const elapsed = Math.round(monotonicNow() - start);
-    return failed({
-      kind: "unavailable",
-      outcomes: round.outcomes,
-      detail: `a quorum answered after ${elapsed} ms, leaving no validity of the ${ttl} ms TTL`,
-    });
-  }
+  if (validityLeft(ttl, start, monotonicNow()) <= 0) return tooLate();
   return { kind: "acquired", start, fence, outcomes: round.outcomes, done: round.done };
 }
 

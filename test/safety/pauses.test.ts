@@ -4,10 +4,13 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { LockManager } from "../../src/index.js";
 import { FencingRegister, HoldLog, now } from "../harness/checker.js";
+import { startProxy } from "../harness/proxy.js";
 import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
 import { spawnWorker } from "../harness/workers.js";
+import { valuesOn } from "../support/adapters.js";
 
 const holderScript = new URL("./fixtures/holder.ts", import.meta.url).pathname;
+const acquirerScript = new URL("./fixtures/acquirer.ts", import.meta.url).pathname;
 type Acquired = { type: "acquired"; fence: number };
 type Report = { type: "report"; valid: boolean; aborted: boolean; reason?: string; fence: number };
 
@@ -46,6 +49,45 @@ describe("pauses and data loss", () => {
     } finally {
       await locks.close();
       await holder.kill();
+    }
+  });
+
+  it("a client frozen in the middle of acquiring fails on resume and releases what it got", {
+    timeout: 30_000,
+  }, async () => {
+    // Replies take 150 ms each way, so the client is frozen after its requests went out and before any answer.
+    const proxies = await Promise.all(nodes.map((node) => startProxy(node)));
+    const acquirer = spawnWorker(acquirerScript, [
+      proxies.map((p) => p.url).join(","),
+      "frozen-acquirer",
+      "500",
+    ]);
+    try {
+      for (const p of proxies) p.setMode({ kind: "delay", ms: 150 });
+      await acquirer.waitFor((m) => (m as { type: string }).type === "attempting");
+      acquirer.pause();
+      await sleep(900); // longer than the TTL: the keys it set have expired by the time it reads the replies
+      acquirer.resume();
+      const result = (await acquirer.waitFor((m) => (m as { type: string }).type === "result")) as {
+        acquired: boolean;
+        code?: string;
+        message?: string;
+      };
+      assert.equal(result.acquired, false, "an attempt whose validity ran out is not a lease");
+      assert.equal(result.code, "ERR_LOCK_UNAVAILABLE", result.message);
+      // On resume the overdue node timers and the queued replies race: either way the attempt must fail.
+      assert.match(result.message ?? "", /leaving no validity|did not answer within/);
+      await sleep(600);
+      assert.deepEqual(await valuesOn(nodes.urls(), "quorumlock:{frozen-acquirer}"), [
+        null,
+        null,
+        null,
+        null,
+        null,
+      ]);
+    } finally {
+      await acquirer.kill();
+      await Promise.all(proxies.map((p) => p.close()));
     }
   });
 
