@@ -10,6 +10,7 @@ import { mutexKeys } from "./mutex/keys.js";
 import { newReleaseId, releaseMutex } from "./mutex/release.js";
 import {
   type AcquireOptions,
+  checkCoveredTtl,
   checkResource,
   type LockManagerOptions,
   type ResolvedCallOptions,
@@ -18,6 +19,7 @@ import {
   resolveManagerOptions,
   type WithLockOptions,
 } from "./options.js";
+import { quarantineRestarts } from "./quarantine.js";
 import { SignalFanout } from "./signals.js";
 import { monotonicNow, quorumOf } from "./validity.js";
 import { PollStrategy } from "./waiting/poll.js";
@@ -52,7 +54,7 @@ export class LockManager {
 
   constructor(options?: LockManagerOptions) {
     this.#options = resolveManagerOptions(options);
-    this.#nodes = this.#options.nodes.map(openNode);
+    this.#nodes = quarantineRestarts(this.#options.nodes.map(openNode), this.#options.quarantine);
     this.#context = {
       nodes: this.#nodes,
       quorum: quorumOf(this.#nodes.length),
@@ -178,7 +180,8 @@ export class LockManager {
     const strategy = this.#strategy;
     const driver: LeaseDriver = {
       quorum: context.quorum,
-      extend: (ttl) => extendMutex(context, keys, token, ttl),
+      extend: async (ttl) =>
+        extendMutex(context, keys, token, checkCoveredTtl(ttl, this.#options.quarantine)),
       release: async () => {
         const id = newReleaseId();
         const outcome = await releaseMutex(context, keys, token, { after: result.done, id });

@@ -48,6 +48,16 @@ export interface LockManagerOptions {
    * to. Default: 100.
    */
   pollInterval?: number;
+  /**
+   * Restart quarantine in ms: a node whose Redis server started less than this long ago does not vote (requests
+   * to it fail with a `NodeQuarantinedError`, code `ERR_NODE_QUARANTINED`, and never count as "busy"). A node
+   * that restarted without its data has forgotten the locks it granted; kept out this long, it cannot hand one
+   * of them to a second client while the first lease is still valid. The server's age comes from `INFO server`
+   * on each new connection. A brand-new node cannot be told from a restarted one, so it too waits this long.
+   * `0` turns the quarantine off; otherwise it must be at least `ttl`, and calls or extensions with a longer TTL
+   * are refused. Default: 0 (off). See docs/SAFETY.md.
+   */
+  quarantine?: number;
 }
 
 /** Options of a single `acquire` / `tryAcquire` call. */
@@ -92,6 +102,7 @@ export interface ResolvedManagerOptions {
   readonly fencing: boolean;
   readonly wakeup: "pubsub" | "poll";
   readonly pollInterval: number;
+  readonly quarantine: number;
 }
 
 export const DEFAULTS: Readonly<Omit<ResolvedManagerOptions, "nodes">> & { nodes: readonly string[] } =
@@ -104,6 +115,7 @@ export const DEFAULTS: Readonly<Omit<ResolvedManagerOptions, "nodes">> & { nodes
     fencing: true,
     wakeup: "pubsub",
     pollInterval: 100,
+    quarantine: 0,
   });
 
 function checkKeys(where: string, options: object, known: readonly string[]): void {
@@ -159,6 +171,7 @@ const MANAGER_KEYS = [
   "fencing",
   "wakeup",
   "pollInterval",
+  "quarantine",
 ] as const;
 
 export function resolveManagerOptions(options: unknown): ResolvedManagerOptions {
@@ -186,9 +199,10 @@ export function resolveManagerOptions(options: unknown): ResolvedManagerOptions 
   if (typeof prefix !== "string") throw invalidType("prefix", "a string", prefix);
   if (/[{}]/.test(prefix))
     throw invalidValue("prefix", 'a string without "{" or "}" (they form the hash tag)', prefix);
+  const ttl = o.ttl === undefined ? DEFAULTS.ttl : checkMs("ttl", o.ttl, MIN_TTL);
   return Object.freeze({
     nodes,
-    ttl: o.ttl === undefined ? DEFAULTS.ttl : checkMs("ttl", o.ttl, MIN_TTL),
+    ttl,
     wait: o.wait === undefined ? DEFAULTS.wait : checkMs("wait", o.wait, 0, true),
     nodeTimeout:
       o.nodeTimeout === undefined ? DEFAULTS.nodeTimeout : checkMs("nodeTimeout", o.nodeTimeout, 1),
@@ -197,7 +211,32 @@ export function resolveManagerOptions(options: unknown): ResolvedManagerOptions 
     wakeup: o.wakeup === undefined ? DEFAULTS.wakeup : checkWakeup(o.wakeup),
     pollInterval:
       o.pollInterval === undefined ? DEFAULTS.pollInterval : checkMs("pollInterval", o.pollInterval, 1),
+    quarantine: o.quarantine === undefined ? DEFAULTS.quarantine : checkQuarantine(o.quarantine, ttl),
   });
+}
+
+function checkQuarantine(value: unknown, ttl: number): number {
+  if (typeof value !== "number") throw invalidType("quarantine", "a number of milliseconds", value);
+  if (value === 0) return 0;
+  if (!Number.isInteger(value) || value < ttl || value > MAX_MS) {
+    throw invalidValue(
+      "quarantine",
+      `0 (off), or an integer from the ttl (${ttl}) to ${MAX_MS} (milliseconds)`,
+      value,
+    );
+  }
+  return value;
+}
+
+/**
+ * Refuses a TTL the restart quarantine does not cover: a restarted node could vote again while a lease it
+ * granted with that TTL is still valid.
+ */
+export function checkCoveredTtl(ttl: number, quarantine: number): number {
+  if (quarantine > 0 && ttl > quarantine) {
+    throw invalidValue("ttl", `at most the manager's quarantine (${quarantine} ms) that covers it`, ttl);
+  }
+  return ttl;
 }
 
 export interface ResolvedCallOptions {
@@ -222,7 +261,10 @@ export function resolveCallOptions(
   checkObject("options", options);
   const o = options ?? {};
   checkKeys(`${kind}() options`, o, KEYS_OF[kind]);
-  const ttl = o.ttl === undefined ? defaults.ttl : checkMs("ttl", o.ttl, MIN_TTL);
+  const ttl = checkCoveredTtl(
+    o.ttl === undefined ? defaults.ttl : checkMs("ttl", o.ttl, MIN_TTL),
+    defaults.quarantine,
+  );
   if (o.maxHold !== undefined && typeof o.maxHold === "number" && o.maxHold < ttl) {
     throw invalidValue("maxHold", `at least the ttl (${ttl} ms)`, o.maxHold);
   }

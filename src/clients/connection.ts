@@ -16,6 +16,11 @@ export interface RedisConnection {
    * else). It is always the caller's to close, even when this connection was injected.
    */
   subscriber(events: SubscriberEvents): Subscriber;
+  /**
+   * Optional. Names the current network connection: a new value (compared with `===`) after every reconnect,
+   * available synchronously, so the restart quarantine can ask a server its age before anything else is sent.
+   */
+  session?(): unknown;
   /** Closes the connection when the manager opened it; leaves an injected client alone. */
   close(): Promise<void>;
 }

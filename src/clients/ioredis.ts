@@ -49,6 +49,11 @@ export class IORedisConnection implements RedisConnection {
     return this.client.call(String(command), ...rest);
   }
 
+  session(): unknown {
+    // A new socket for every connection, set before it can become ready (the "ready" event comes a tick late).
+    return this.client.stream;
+  }
+
   subscriber(events: SubscriberEvents): Subscriber {
     // Same address and credentials; ioredis subscribes again by itself after a reconnect.
     const sub = this.client.duplicate({

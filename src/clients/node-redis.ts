@@ -10,6 +10,9 @@ export interface NodeRedisClient {
   readonly isReady: boolean;
   readonly options?: { url?: string; socket?: { host?: string; port?: number; path?: string } };
   duplicate(): NodeRedisSubscriberClient;
+  /** node-redis emits "ready" in the same step as `isReady` turns true, after every (re)connect. */
+  on?(event: "ready", listener: () => void): unknown;
+  off?(event: "ready", listener: () => void): unknown;
 }
 
 /** The part of a duplicated node-redis client used for pub/sub. */
@@ -24,12 +27,25 @@ export interface NodeRedisSubscriberClient {
 /** Adapter for an injected node-redis client (never closed by quorumlock). */
 export class NodeRedisConnection implements RedisConnection {
   readonly label: string;
+  #sessions: number | undefined;
+  readonly #onReady = () => {
+    this.#sessions = (this.#sessions ?? 0) + 1;
+  };
 
   constructor(readonly client: NodeRedisClient) {
     const { url, socket } = client.options ?? {};
     this.label =
       socket?.path ??
       (socket?.host ? `${socket.host}:${socket.port ?? 6379}` : url ? hostOf(url) : "node-redis");
+  }
+
+  session(): unknown {
+    // Counted from the first call on: only the restart quarantine asks, and a listener per manager would pile up.
+    if (this.#sessions === undefined) {
+      this.#sessions = 0;
+      this.client.on?.("ready", this.#onReady);
+    }
+    return this.#sessions;
   }
 
   send(args: readonly (string | number)[]): Promise<unknown> {
@@ -65,7 +81,9 @@ export class NodeRedisConnection implements RedisConnection {
     };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.client.off?.("ready", this.#onReady);
+  }
 }
 
 function hostOf(url: string): string {

@@ -1,0 +1,219 @@
+// Scenarios 7, 8 and the clock negative control of 12: clients frozen with SIGSTOP while holding or while
+// acquiring, and a client whose clock runs at the wrong rate.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { mutexKeys } from "../../src/mutex/keys.js";
+import { HoldLog, now } from "../harness/checker.js";
+import { type Cluster, isHold, spawnClient, spiedManager, startCluster } from "./support/cluster.js";
+import { ProtectedResource } from "./support/resource.js";
+import { inspectors, settledValues, valuesOf } from "./support/spy.js";
+
+const TTL = 1_000;
+const OPTIONS = { ttl: TTL, wait: 5_000, nodeTimeout: 300, quarantine: TTL };
+const T = { timeout: 60_000 };
+const lockKey = (resource: string) => mutexKeys("quorumlock:", resource).lock;
+
+type Acquired = { type: "acquired"; fence: number; token: string; start: string };
+const isAcquired = (m: unknown): m is Acquired => (m as Acquired).type === "acquired";
+const is =
+  <T extends { type: string }>(type: T["type"]) =>
+  (m: unknown): m is T =>
+    (m as { type?: string }).type === type;
+
+describe("paused and drifting clients", () => {
+  let cluster: Cluster;
+  let direct: ReturnType<typeof inspectors>;
+  before(async () => {
+    cluster = await startCluster({ proxies: true });
+    direct = inspectors(cluster.direct);
+    await cluster.aged(TTL);
+  });
+  after(async () => {
+    for (const d of direct ?? []) d.disconnect();
+    await cluster?.[Symbol.asyncDispose]();
+  });
+
+  it(
+    "scenario 7: a holder frozen past its TTL: the next holder gets a higher fence, the stale holder's write is " +
+      "refused by the fencing register, and on resume its lease is invalid and its signal aborted",
+    T,
+    async () => {
+      const name = "paused-holder";
+      const resource = new ProtectedResource();
+      const holder = spawnClient(
+        {
+          mode: "hold",
+          nodes: cluster.urls,
+          direct: cluster.direct,
+          resource: name,
+          autoExtend: true,
+          ...OPTIONS,
+        },
+        resource,
+      );
+      const next = spiedManager(cluster.urls, OPTIONS);
+      const log = new HoldLog();
+      try {
+        const acquired = await holder.waitFor(isAcquired);
+        holder.send({ type: "write" });
+        assert.equal((await holder.waitFor(is<{ type: "wrote"; ok: boolean }>("wrote"))).ok, true);
+        const pausedAt = now();
+        holder.pause(); // its auto-extension freezes with it
+        const lease = await next.locks.acquire(name);
+        const start = now();
+        assert.ok(lease.fence! > acquired.fence, "the next holder's fence is higher");
+        assert.ok(resource.write(lease.fence!, 1).ok);
+        holder.resume();
+        holder.send({ type: "write" }); // a write the stale holder had already decided on
+        assert.equal(
+          (await holder.waitFor(is<{ type: "wrote"; ok: boolean }>("wrote"))).ok,
+          false,
+          "refused",
+        );
+        holder.send({ type: "report" });
+        const report = await holder.waitFor(
+          is<{ type: "report"; valid: boolean; aborted: boolean; reason?: string }>("report"),
+        );
+        assert.deepEqual(
+          { valid: report.valid, aborted: report.aborted, reason: report.reason },
+          { valid: false, aborted: true, reason: "LockLostError" },
+        );
+        assert.equal(resource.register.value, 1, "the next holder's write stands");
+        // The resumed holder's clean-up of its lost lease spares the next holder's key.
+        await sleep(100);
+        const all = Array(5).fill(lease.token);
+        assert.deepEqual(await settledValues(direct, lockKey(name), all), all);
+        log.record({ worker: "stale", fence: acquired.fence, start: BigInt(acquired.start), end: pausedAt });
+        log.record({ worker: "next", fence: lease.fence!, start, end: now() });
+        log.assertSafe();
+        await lease.release();
+        holder.send({ type: "release" });
+        await holder.waitFor(is("released"));
+      } finally {
+        await next.close();
+        await holder.kill();
+      }
+    },
+  );
+
+  it(
+    "scenario 8: a client frozen right after sending its acquire: on resume more than the TTL has passed, so the " +
+      "acquire fails and deletes what it got",
+    T,
+    async () => {
+      const name = "paused-acquirer";
+      // The per-node timeout is capped at the TTL: whichever the resumed client notices first, the replies that
+      // came too late or the timeouts, it is the TTL that ran out.
+      const options = { ...OPTIONS, nodeTimeout: 5_000 };
+      const client = spawnClient({
+        mode: "acquire",
+        nodes: cluster.urls,
+        direct: cluster.direct,
+        resource: name,
+        ...options,
+      });
+      try {
+        await client.waitFor(is("ready"));
+        // Requests reach the nodes 300 ms after they are sent and replies take as long to come back, so the
+        // client is surely frozen between sending and hearing, and the keys outlive its TTL by 300 ms.
+        for (const p of cluster.proxies) p.setMode({ kind: "delay", ms: 300 });
+        client.send({ type: "go" });
+        await client.waitFor(is("acquiring"));
+        await sleep(50);
+        client.pause();
+        await sleep(TTL);
+        const ttls = await Promise.all(direct.map((d) => d.pttl(lockKey(name))));
+        assert.ok(Math.min(...ttls) > 100, `the keys are there for ${Math.min(...ttls)} ms more`);
+        const resumed = performance.now();
+        for (const p of cluster.proxies) p.setMode({ kind: "pass" }); // let the cleanup through at once
+        client.resume();
+        const outcome = await client.waitFor(
+          is<{
+            type: "acquired-once";
+            ok: boolean;
+            code?: string;
+            message?: string;
+            strays: number[];
+            straysAfterClose: number[];
+          }>("acquired-once"),
+        );
+        const gone = await valuesOf(direct, lockKey(name));
+        const after = performance.now() - resumed;
+        assert.equal(outcome.ok, false, "no lease");
+        assert.equal(outcome.code, "ERR_LOCK_UNAVAILABLE", outcome.message);
+        assert.match(outcome.message!, /leaving no validity|did not answer within 1000 ms/);
+        assert.deepEqual(outcome.strays, [], "nothing of its own left on the nodes that answered");
+        assert.deepEqual(outcome.straysAfterClose, [], "nor anywhere once its cleanups finished");
+        assert.deepEqual(gone, [null, null, null, null, null]);
+        assert.ok(after < Math.min(...ttls), "deleted by the failed acquire, not expired");
+      } finally {
+        for (const p of cluster.proxies) p.heal();
+        await client.kill();
+      }
+    },
+  );
+
+  for (const { rate, safe } of [
+    { rate: 0.995, safe: true },
+    { rate: 0.8, safe: false },
+  ]) {
+    it(
+      safe
+        ? `a client clock running ${((1 - rate) * 100).toFixed(1)}% slow stays within the drift allowance: no overlap`
+        : "scenario 12 (negative control): a client clock running 20% slow overstays its lease, and the checker sees it",
+      T,
+      async () => {
+        const name = `clock-${rate}`;
+        const resource = new ProtectedResource();
+        const holder = spawnClient(
+          {
+            mode: "hold",
+            nodes: cluster.urls,
+            direct: cluster.direct,
+            resource: name,
+            clockRate: rate,
+            ...OPTIONS,
+          },
+          resource,
+        );
+        const next = spiedManager(cluster.urls, OPTIONS);
+        try {
+          await holder.waitFor(isAcquired);
+          holder.send({ type: "work" }); // read-modify-write for as long as its lease says it is valid
+          const lease = await next.locks.acquire(name);
+          const start = now();
+          let end = start;
+          const until = performance.now() + 400;
+          while (performance.now() < until && lease.valid) {
+            const read = resource.read(lease.fence!);
+            await sleep(2);
+            resource.write(lease.fence!, read.count + 1);
+            end = now();
+          }
+          const stale = await holder.waitFor(isHold);
+          const log = new HoldLog();
+          log.record({
+            worker: "holder",
+            fence: stale.fence,
+            start: BigInt(stale.start),
+            end: BigInt(stale.end),
+          });
+          log.record({ worker: "next", fence: lease.fence!, start, end });
+          if (safe) {
+            log.assertSafe();
+            resource.assertClean();
+          } else {
+            assert.equal(log.overlaps().length, 1, "the slow-clock holder still believed it held the lock");
+            assert.throws(() => log.assertSafe(), /lock safety violated/);
+            assert.throws(() => resource.assertClean(), "its late accesses were refused or lost updates");
+          }
+          await lease.release();
+        } finally {
+          await next.close();
+          await holder.kill();
+        }
+      },
+    );
+  }
+});

@@ -1,0 +1,180 @@
+// Scenario 4: nodes frozen with SIGSTOP (a long fork, a stopped VM): one for longer than the TTL while clients
+// contend, then three at once while a lease is held.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { LockLostError } from "../../src/index.js";
+import { mutexKeys } from "../../src/mutex/keys.js";
+import { HoldLog, now } from "../harness/checker.js";
+import { whenAborted } from "../support/adapters.js";
+import { acquireBound, EPSILON_MS, extendBound, releaseBound } from "./support/bounds.js";
+import {
+  type Cluster,
+  finish,
+  merged,
+  progress,
+  spawnClient,
+  spiedManager,
+  startCluster,
+} from "./support/cluster.js";
+import { ProtectedResource } from "./support/resource.js";
+import { inspectors, strayKeys, valuesOf } from "./support/spy.js";
+
+const TTL = 1_000;
+const OPTIONS = { ttl: TTL, wait: 5_000, nodeTimeout: 300, quarantine: TTL };
+const T = { timeout: 60_000 };
+const lockKey = (resource: string) => mutexKeys("quorumlock:", resource).lock;
+
+/** How a call ended and how long it took. */
+async function timedOutcome<T>(work: Promise<T>): Promise<{ value?: T; code?: string; ms: number }> {
+  const began = performance.now();
+  try {
+    const value = await work;
+    return { value, ms: performance.now() - began };
+  } catch (error) {
+    return { code: (error as { code?: string }).code ?? String(error), ms: performance.now() - began };
+  }
+}
+
+describe("frozen nodes", () => {
+  let cluster: Cluster;
+  before(async () => {
+    cluster = await startCluster();
+    await cluster.aged(TTL);
+  });
+  after(async () => {
+    for (const node of cluster?.nodes ?? []) if (node.pid !== undefined) node.resume();
+    await cluster?.[Symbol.asyncDispose]();
+  });
+
+  it(
+    "scenario 4a: one node frozen for longer than the TTL: acquisitions go on with four, and the commands it " +
+      "applies late cost nothing but availability",
+    T,
+    async () => {
+      const resource = new ProtectedResource();
+      const name = "one-frozen";
+      const workers = Array.from({ length: 3 }, () =>
+        spawnClient(
+          {
+            mode: "contend",
+            nodes: cluster.urls,
+            direct: cluster.direct,
+            resource: name,
+            workers: 2,
+            durationMs: 6_000,
+            ...OPTIONS,
+          },
+          resource,
+        ),
+      );
+      const frozen = cluster.nodes[4]!;
+      const direct = inspectors(cluster.direct);
+      try {
+        while (progress(workers) < 10) await sleep(50);
+        const mark = progress(workers);
+        frozen.pause();
+        await sleep(TTL + 500);
+        const whileFrozen = progress(workers) - mark;
+        frozen.resume();
+        const log = new HoldLog();
+        const summary = merged(await finish(workers, log));
+        log.assertSafe();
+        resource.assertClean();
+        assert.ok(whileFrozen >= 5, `only ${whileFrozen} sections while a node was frozen`);
+        assert.deepEqual(summary.errors, {}, "a frozen minority costs no acquisition");
+        assert.deepEqual(summary.slow, []);
+        assert.deepEqual(summary.strays, []);
+        // Every late acquire was followed on its connection by its release: nothing is left on any node.
+        assert.deepEqual(await valuesOf(direct, lockKey(name)), [null, null, null, null, null]);
+      } finally {
+        frozen.resume();
+        await Promise.all(workers.map((w) => w.kill()));
+        for (const d of direct) d.disconnect();
+      }
+    },
+  );
+
+  it(
+    "scenario 4b: three of five frozen: nothing hangs, every call settles by its deadline, the lease ends on time",
+    T,
+    async () => {
+      const name = "three-frozen";
+      const holder = spiedManager(cluster.urls, OPTIONS);
+      const other = spiedManager(cluster.urls, OPTIONS);
+      const direct = inspectors(cluster.direct);
+      const majority = [0, 1, 2].map((i) => cluster.nodes[i]!);
+      const log = new HoldLog();
+      try {
+        const lease = await holder.locks.acquire(name, { autoExtend: true });
+        const holdStart = now();
+        const aborted = whenAborted(lease.signal).then((reason) => ({
+          reason,
+          at: performance.now(),
+          end: now(),
+        }));
+        for (const node of majority) node.pause();
+        const frozenAt = performance.now();
+
+        const extended = await timedOutcome(lease.extend());
+        assert.equal(extended.code, "ERR_LOCK_UNAVAILABLE", "the lease keeps its validity, no more");
+        assert.ok(
+          extended.ms <= extendBound(OPTIONS) + EPSILON_MS,
+          `extend took ${extended.ms.toFixed(0)} ms`,
+        );
+        // A lost vote may be decided before the frozen nodes time out (two refusals and one timeout already lose
+        // it), so "busy" is a fair answer too; what matters is that nothing succeeds and nothing hangs.
+        const once = { ...OPTIONS, wait: 0 };
+        const tried = await timedOutcome(other.locks.tryAcquire(name));
+        assert.ok(tried.value === null || tried.code === "ERR_LOCK_UNAVAILABLE", `tryAcquire: ${tried.code}`);
+        assert.ok(tried.ms <= acquireBound(once) + EPSILON_MS, `tryAcquire took ${tried.ms.toFixed(0)} ms`);
+
+        const { reason, at, end } = await aborted;
+        assert.ok(reason instanceof LockLostError, `aborted with ${String(reason)}`);
+        assert.ok(
+          at - frozenAt <= TTL + EPSILON_MS,
+          `the signal aborted ${(at - frozenAt).toFixed(0)} ms after the freeze`,
+        );
+        log.record({ worker: "holder", fence: lease.fence!, start: holdStart, end });
+
+        const waited = await timedOutcome(other.locks.acquire(name, { wait: 1_000 }));
+        assert.ok(
+          ["ERR_LOCK_UNAVAILABLE", "ERR_LOCK_TIMEOUT"].includes(waited.code!),
+          `acquire: ${waited.code}`,
+        );
+        const bound = acquireBound({ ...OPTIONS, wait: 1_000 });
+        assert.ok(waited.ms <= bound + EPSILON_MS, `acquire took ${waited.ms.toFixed(0)} ms`);
+        const released = await timedOutcome(lease.release());
+        assert.equal(released.code, undefined, "releasing a lease that ran out is not an error");
+        assert.ok(
+          released.ms <= releaseBound(OPTIONS) + EPSILON_MS,
+          `release took ${released.ms.toFixed(0)} ms`,
+        );
+
+        for (const node of majority) node.resume();
+        await sleep(300); // the thawed nodes work through what was queued: acquires, then the deletes behind them
+        for (const token of [...other.spy.tokens, lease.token]) {
+          const spy = other.spy.tokens.includes(token) ? other.spy : holder.spy;
+          assert.deepEqual(
+            await strayKeys(spy, direct, lockKey(name), token),
+            [],
+            "no key left by a failed call",
+          );
+        }
+        assert.deepEqual(await valuesOf(direct, lockKey(name)), [null, null, null, null, null]);
+
+        // Same servers, same connections: no quarantine, work resumes at once.
+        const next = await other.locks.acquire(name, { wait: 0 });
+        log.record({ worker: "next", fence: next.fence!, start: now(), end: now() });
+        assert.ok(next.fence! > lease.fence!);
+        await next.release();
+        log.assertSafe();
+      } finally {
+        for (const node of majority) node.resume();
+        await holder.close();
+        await other.close();
+        for (const d of direct) d.disconnect();
+      }
+    },
+  );
+});

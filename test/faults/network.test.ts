@@ -1,0 +1,161 @@
+// Scenarios 5, 6 and 11, through a fault proxy in front of each of five nodes: slow nodes, lost replies, and
+// every subset of nodes held by someone else.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Lease } from "../../src/index.js";
+import { mutexKeys } from "../../src/mutex/keys.js";
+import { drift } from "../../src/validity.js";
+import { acquireBound, releaseBound, type SlowCall, timed } from "./support/bounds.js";
+import { type Cluster, spiedManager, startCluster } from "./support/cluster.js";
+import { inspectors, strayKeys, valuesOf } from "./support/spy.js";
+
+const TTL = 1_000;
+const T = { timeout: 90_000 };
+const lockKey = (resource: string) => mutexKeys("quorumlock:", resource).lock;
+const NONE = [null, null, null, null, null];
+
+describe("slow and lossy networks", () => {
+  let cluster: Cluster;
+  let direct: ReturnType<typeof inspectors>;
+  let n = 0;
+  const fresh = (what: string) => `${what}:${++n}`;
+  before(async () => {
+    cluster = await startCluster({ proxies: true });
+    direct = inspectors(cluster.direct);
+    await cluster.aged(TTL);
+  });
+  after(async () => {
+    for (const d of direct ?? []) d.disconnect();
+    await cluster?.[Symbol.asyncDispose]();
+  });
+
+  it(
+    "scenario 5: delays of 0, ttl/4, ttl/2 and ttl on two or three nodes: validity is ttl − elapsed − drift, and an " +
+      "attempt that ran out of time fails and cleans up everywhere",
+    T,
+    async () => {
+      const ttl = 600;
+      // The per-node timeout is capped at the TTL, so a node as slow as the TTL counts as failed.
+      const options = { ttl, wait: 0, nodeTimeout: 2 * ttl, quarantine: TTL };
+      const fenced = spiedManager(cluster.urls, options);
+      const unfenced = spiedManager(cluster.urls, { ...options, fencing: false });
+      const slow: SlowCall[] = [];
+      const cases = [2, 3].flatMap((count) =>
+        [0, ttl / 4, ttl / 2, ttl].map((d) => ({ count, d, manager: fenced, fencing: true })),
+      );
+      // Without fencing an acquire is one round trip, so a majority delayed by ttl/4 still grants, with half the TTL.
+      cases.push({ count: 3, d: ttl / 4, manager: unfenced, fencing: false });
+      try {
+        // Connected and admitted by the quarantine (one INFO per connection) before the delays start.
+        for (const { locks } of [fenced, unfenced]) await (await locks.acquire(fresh("warm-up"))).release();
+        for (const { count, d, manager, fencing } of cases) {
+          const what = `${count} nodes delayed by ${d} ms each way${fencing ? "" : ", fencing off"}`;
+          const { locks, spy } = manager;
+          const resource = fresh("delay");
+          for (const p of cluster.proxies.slice(5 - count)) p.setMode({ kind: "delay", ms: d });
+          const began = performance.now();
+          let lease: Lease | null = null;
+          let code: string | undefined;
+          try {
+            lease = await timed("acquire", acquireBound(options), slow, () => locks.tryAcquire(resource));
+          } catch (error) {
+            code = (error as { code?: string }).code;
+          }
+          const elapsed = performance.now() - began;
+          const remaining = lease?.remainingMs ?? 0;
+          if (lease) {
+            assert.ok(elapsed < ttl - drift(ttl), `${what}: granted after ${elapsed.toFixed(0)} ms`);
+            const bound = ttl - elapsed - drift(ttl) + 5;
+            assert.ok(
+              remaining > 0 && remaining <= bound,
+              `${what}: ${remaining.toFixed(0)} ms left of ${bound}`,
+            );
+            await timed("release", releaseBound(options), slow, () => lease!.release());
+          } else {
+            assert.equal(code, "ERR_LOCK_UNAVAILABLE", `${what}: ${code}`);
+          }
+          // A round trip through a delayed majority costs 2d of the TTL, and fencing makes it two round trips.
+          const expected = count === 2 || d === 0 || (!fencing && d === ttl / 4);
+          assert.equal(lease !== null, expected, `${what}: ${lease ? "granted" : "failed"}`);
+          if (count === 2) assert.ok(remaining > ttl - 150, `${what}: the slow minority cost validity`);
+          const token = spy.tokens.at(-1)!;
+          assert.deepEqual(await strayKeys(spy, direct, lockKey(resource), token), [], what);
+          for (const p of cluster.proxies) p.setMode({ kind: "pass" }); // what is on its way still arrives
+          await sleep(2 * d + 200);
+          assert.deepEqual(await valuesOf(direct, lockKey(resource)), NONE, `${what}: clean everywhere`);
+        }
+        assert.deepEqual(slow, []);
+      } finally {
+        for (const p of cluster.proxies) p.heal();
+        await fenced.close();
+        await unfenced.close();
+      }
+    },
+  );
+
+  it(
+    "scenario 6: replies dropped by one node: a quorum from the others, and release still clears that node",
+    T,
+    async () => {
+      const options = { ttl: TTL, wait: 0, nodeTimeout: 300, quarantine: TTL };
+      const { locks, spy, close } = spiedManager(cluster.urls, options);
+      const slow: SlowCall[] = [];
+      try {
+        const resource = fresh("drop");
+        // Connected and admitted first: a node that never answered at all would not even be sent the acquire.
+        await (await locks.acquire(fresh("warm-up"))).release();
+        cluster.proxies[0]!.setMode({ kind: "drop-replies" });
+        const lease = await timed("acquire", acquireBound(options), slow, () => locks.acquire(resource));
+        assert.ok(lease.remainingMs > TTL - 200);
+        await sleep(50);
+        assert.equal(
+          (await valuesOf(direct.slice(0, 1), lockKey(resource)))[0],
+          lease.token,
+          "applied, reply lost",
+        );
+        await timed("release", releaseBound(options), slow, () => lease.release());
+        assert.deepEqual(
+          await valuesOf(direct, lockKey(resource)),
+          NONE,
+          "the release reached the silent node too",
+        );
+        assert.equal(spy.answered(lease.token, 0), false, "its replies never came");
+        assert.deepEqual(slow, []);
+      } finally {
+        cluster.proxies[0]!.heal();
+        await close();
+      }
+    },
+  );
+
+  it(
+    "scenario 11: acquire succeeds exactly when a majority is free, for all 32 subsets of nodes held by a foreign token",
+    T,
+    async () => {
+      const options = { ttl: 5_000, wait: 0, nodeTimeout: 300, quarantine: 5_000 };
+      const { locks, spy, close } = spiedManager(cluster.urls, options);
+      const slow: SlowCall[] = [];
+      try {
+        for (let mask = 0; mask < 32; mask++) {
+          const resource = fresh(`subset-${mask}`);
+          const clogged = [0, 1, 2, 3, 4].filter((i) => mask & (1 << i));
+          await Promise.all(clogged.map((i) => direct[i]!.set(lockKey(resource), "foreign", "PX", 10_000)));
+          const lease = await timed("acquire", acquireBound(options), slow, () => locks.tryAcquire(resource));
+          assert.equal(lease !== null, clogged.length <= 2, `clogged ${clogged.join(",") || "none"}`);
+          if (lease) await timed("release", releaseBound(options), slow, () => lease.release());
+          const token = spy.tokens.at(-1)!;
+          assert.deepEqual(await strayKeys(spy, direct, lockKey(resource), token), [], `mask ${mask}`);
+          assert.deepEqual(
+            await valuesOf(direct, lockKey(resource)),
+            [0, 1, 2, 3, 4].map((i) => (clogged.includes(i) ? "foreign" : null)),
+            "the foreign keys are untouched, and none of ours is left",
+          );
+        }
+        assert.deepEqual(slow, []);
+      } finally {
+        await close();
+      }
+    },
+  );
+});
