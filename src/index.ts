@@ -19,5 +19,5 @@ export {
 } from "./events.js";
 export { Lease } from "./lease.js";
 export { LockManager } from "./manager.js";
-export { NodeQuarantinedError } from "./quarantine.js";
 export { type AcquireOptions, DEFAULTS, type LockManagerOptions, type WithLockOptions } from "./options.js";
+export { NodeQuarantinedError } from "./quarantine.js";
