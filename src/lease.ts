@@ -179,6 +179,9 @@ export class Lease implements AsyncDisposable {
       return { kind: "lost", outcomes: [] };
     }
     const result = await this.#driver.extend(ttl);
+    // A lease whose validity ended while the extension was on its way stays ended, even if no timer or reader
+    // has noticed yet: its signal must not abort later than its validity, nor a late reply revive it.
+    this.#checkExpiry();
     if (this.#state !== "held") return { kind: "lost", outcomes: [] };
     if (result.kind === "extended") {
       if (ttl === requested) this.#ttl = ttl;

@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Lease, LockError, LockLostError, LockManager, LockTimeoutError } from "../../src/index.js";
 import { mutexKeys } from "../../src/mutex/keys.js";
+import { useClock } from "../../src/validity.js";
 import { type Adapter, inspect, valuesOn, whenAborted } from "../support/adapters.js";
 import { suiteNodes } from "../support/suite.js";
 
@@ -160,6 +161,27 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
         await valuesOn(env.urls, lockKey(resource)),
         env.urls.map(() => "someone-else"),
       );
+    });
+
+    it("an extension whose answer comes after the lease expired does not revive it", T, async () => {
+      const locks = await manager();
+      const resource = fresh("late-extend");
+      const lease = await locks.acquire(resource, { ttl: 300 });
+      const pending = lease.extend(5_000);
+      // Let the request go out (a few microtask hops); its reply needs I/O, so it cannot have arrived yet.
+      for (let i = 0; i < 20; i++) await Promise.resolve();
+      // While the extension is on its way, the client's clock passes the expiry before any timer has run
+      // (as after a pause): the late confirmation must not bring the lease back.
+      const jumped = performance.now() + 400;
+      const restore = useClock(() => jumped + (performance.now() - jumped) + 400);
+      try {
+        await assert.rejects(pending, { code: "ERR_LOCK_LOST" });
+        assert.equal(lease.valid, false);
+        assert.ok(lease.signal.reason instanceof LockLostError);
+      } finally {
+        restore();
+      }
+      await lease.release();
     });
 
     it("release is idempotent and only ever deletes the owner's key", T, async () => {
