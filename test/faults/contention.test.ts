@@ -10,7 +10,7 @@ import { type Cluster, finish, merged, spawnClient, startCluster } from "./suppo
 import { ProtectedResource } from "./support/resource.js";
 
 const TTL = 1_000;
-const OPTIONS = { ttl: TTL, wait: 5_000, nodeTimeout: 300, quarantine: TTL };
+const OPTIONS = { ttl: TTL, wait: 5_000, nodeTimeout: 800, quarantine: TTL };
 
 describe("contention", () => {
   let cluster: Cluster;

@@ -98,7 +98,7 @@ describe("slow and lossy networks", () => {
     "scenario 6: replies dropped by one node: a quorum from the others, and release still clears that node",
     T,
     async () => {
-      const options = { ttl: TTL, wait: 0, nodeTimeout: 300, quarantine: TTL };
+      const options = { ttl: TTL, wait: 0, nodeTimeout: 800, quarantine: TTL };
       const { locks, spy, close } = spiedManager(cluster.urls, options);
       const slow: SlowCall[] = [];
       try {
@@ -133,7 +133,7 @@ describe("slow and lossy networks", () => {
     "scenario 11: acquire succeeds exactly when a majority is free, for all 32 subsets of nodes held by a foreign token",
     T,
     async () => {
-      const options = { ttl: 5_000, wait: 0, nodeTimeout: 300, quarantine: 5_000 };
+      const options = { ttl: 5_000, wait: 0, nodeTimeout: 800, quarantine: 5_000 };
       const { locks, spy, close } = spiedManager(cluster.urls, options);
       const slow: SlowCall[] = [];
       try {

@@ -69,7 +69,7 @@ describe("restarts and the quarantine", () => {
       T,
       async () => {
         const name = `restart-${quarantine}`;
-        const options = { ttl: TTL, wait: 3 * TTL, nodeTimeout: 300, quarantine };
+        const options = { ttl: TTL, wait: 3 * TTL, nodeTimeout: 800, quarantine };
         const a = spiedManager(hazard.urls, options);
         const b = spiedManager(hazard.urls, options);
         const resource = new ProtectedResource();
@@ -135,7 +135,7 @@ describe("restarts and the quarantine", () => {
     "a connection that drops and comes back to the same server costs no quarantine (same run_id)",
     T,
     async () => {
-      const options = { ttl: TTL, wait: 0, nodeTimeout: 300, quarantine: TTL };
+      const options = { ttl: TTL, wait: 0, nodeTimeout: 800, quarantine: TTL };
       const { locks, close } = spiedManager(small.urls, options);
       try {
         await (await locks.acquire("blip:warm-up")).release();
@@ -156,7 +156,7 @@ describe("restarts and the quarantine", () => {
   );
 
   it("a quarantined node is a failed node, never a busy one, and says why", T, async () => {
-    const options = { ttl: TTL, wait: 0, nodeTimeout: 300, quarantine: TTL };
+    const options = { ttl: TTL, wait: 0, nodeTimeout: 800, quarantine: TTL };
     const { locks, close } = spiedManager(small.urls, options);
     try {
       await (await locks.acquire("why:warm-up")).release();
@@ -195,7 +195,7 @@ describe("restarts and the quarantine", () => {
 
   it("node-redis clients: a restart is noticed through their ready event", T, async () => {
     const { specs, cleanup } = await nodeRedisAdapter.connect(small.direct);
-    const locks = new LockManager({ nodes: specs, ttl: TTL, wait: 0, nodeTimeout: 300, quarantine: TTL });
+    const locks = new LockManager({ nodes: specs, ttl: TTL, wait: 0, nodeTimeout: 800, quarantine: TTL });
     const quarantined: NodeErrorEvent[] = [];
     const listener = (event: unknown) => {
       if ((event as NodeErrorEvent).error instanceof NodeQuarantinedError)
@@ -237,7 +237,7 @@ describe("restarts and the quarantine", () => {
       async () => {
         const name = `fence-floor-${ahead}`;
         const { fence: fenceKey } = keysOf(name);
-        const options = { ttl: TTL, wait: 0, nodeTimeout: 300, quarantine: TTL };
+        const options = { ttl: TTL, wait: 0, nodeTimeout: 800, quarantine: TTL };
         const { locks, close } = spiedManager(fences.urls, options);
         const d = direct.fences!;
         try {
@@ -300,7 +300,7 @@ describe("restarts and the quarantine", () => {
 
       await small.aged(TTL);
 
-      const locks = new LockManager({ nodes: small.urls, ttl, quarantine: ttl, wait: 0, nodeTimeout: 300 });
+      const locks = new LockManager({ nodes: small.urls, ttl, quarantine: ttl, wait: 0, nodeTimeout: 800 });
       try {
         await assert.rejects(locks.acquire("options", { ttl: ttl + 1 }), valueError(/"ttl"/));
         await assert.rejects(
