@@ -21,7 +21,7 @@ import { ProtectedResource } from "./support/resource.js";
 import { inspectors, strayKeys, valuesOf } from "./support/spy.js";
 
 const TTL = 1_000;
-const OPTIONS = { ttl: TTL, wait: 5_000, nodeTimeout: 800, quarantine: TTL };
+const OPTIONS = { ttl: TTL, wait: 5_000, nodeTimeout: 300, quarantine: TTL };
 const T = { timeout: 60_000 };
 const lockKey = (resource: string) => mutexKeys("quorumlock:", resource).lock;
 
