@@ -1,109 +1,87 @@
-import type { RedisConnection } from "../clients/connection.js";
-import { openNode } from "../clients/resolve.js";
-import { DEFAULTS } from "../index.js";
-import { mutexKeys } from "../mutex/keys.js";
-import { quorumOf } from "../validity.js";
+// `quorumlock status`: is the lock held, by which token, for how long, and how each node sees it.
+import { type LockState, type NodeLockState, withAdmin } from "../admin.js";
 import { CliError, EXIT } from "./exit-codes.js";
 import { nodes, parse, resourceArg } from "./options.js";
 
 export const STATUS_USAGE = `Usage: quorumlock status <resource> [--nodes <url,…>] [--json]
 
-Shows whether <resource> is locked: per node, whether the lock key is there, how long it has left, and the
-fencing counter. The lock is held when it is present on a majority of the nodes.
+Shows whether <resource> is locked: held when one token is on a majority of the nodes, and then for how long it
+stays there. Per node: whether the lock key is there (with the holder's token, or another one), its TTL left, and
+the resource's fencing counter. The holder's token is what "quorumlock release --token" needs.
+
+Options:
+  --nodes <url,…>       Redis masters (default: $QUORUMLOCK_NODES, else $REDIS_URL, else redis://127.0.0.1:6379)
+  --json                machine-readable output: {resource, state, held, holder, fence, quorum, answered, nodes}
+  -h, --help            this help
+
+Exit codes: 0 (held or free); 69 too few nodes answered to tell; 64 usage error.
 
 Examples:
   quorumlock status nightly-report
   quorumlock status db-migrate --nodes redis://a:6379,redis://b:6379,redis://c:6379 --json`;
 
-export interface NodeStatus {
-  readonly node: string;
-  readonly held?: boolean;
-  /** Remaining TTL in ms; -1 when the key has no expiry. */
-  readonly ttlMs?: number;
-  readonly fence?: number;
-  readonly error?: string;
-}
-
-export interface LockStatus {
-  readonly resource: string;
-  readonly quorum: number;
-  readonly held: boolean;
-  readonly nodes: readonly NodeStatus[];
-}
-
-/** Runs `work` on a fresh connection per node, each bounded by `timeout` ms, and closes them. */
-export async function onEachNode<T>(
-  urls: string[],
-  timeout: number,
-  work: (conn: RedisConnection) => Promise<T>,
-) {
-  const conns = urls.map((url) => openNode(url));
-  try {
-    return await Promise.all(
-      conns.map(async (conn) => {
-        let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${timeout} ms`)), timeout);
-        });
-        try {
-          return { node: conn.label, value: await Promise.race([work(conn), late]) };
-        } catch (error) {
-          return { node: conn.label, error: (error as Error).message };
-        } finally {
-          clearTimeout(timer);
-        }
-      }),
-    );
-  } finally {
-    await Promise.all(conns.map((c) => c.close()));
-  }
-}
-
-export async function inspectLock(urls: string[], resource: string): Promise<LockStatus> {
-  const keys = mutexKeys(DEFAULTS.prefix, resource);
-  const answers = await onEachNode(urls, 1_000, async (conn) => {
-    const [value, ttl, fence] = await Promise.all([
-      conn.send(["GET", keys.lock]),
-      conn.send(["PTTL", keys.lock]),
-      conn.send(["GET", keys.fence]),
-    ]);
-    return {
-      held: value !== null,
-      ttlMs: value === null ? undefined : Number(ttl),
-      fence: fence === null ? undefined : Number(fence),
-    };
-  });
-  const list: NodeStatus[] = answers.map((a) =>
-    "error" in a ? { node: a.node, error: a.error } : { node: a.node, ...a.value },
-  );
-  const quorum = quorumOf(urls.length);
-  return { resource, quorum, held: list.filter((n) => n.held).length >= quorum, nodes: list };
-}
-
 export async function status(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { json: { type: "boolean" } }, STATUS_USAGE);
+  const { values, positionals } = parse("status", argv, { json: { type: "boolean" } });
   if (values.help) {
     console.log(STATUS_USAGE);
     return EXIT.ok;
   }
-  const resource = resourceArg(positionals, STATUS_USAGE);
-  const urls = nodes(values.nodes);
-  const report = await inspectLock(urls, resource);
-  const answered = report.nodes.filter((n) => n.error === undefined).length;
-  if (values.json) console.log(JSON.stringify(report, null, 2));
-  else {
-    const heldOn = report.nodes.filter((n) => n.held).length;
-    console.log(
-      `"${resource}" is ${report.held ? "HELD" : "free"} (present on ${heldOn} of ${urls.length} nodes; quorum ${report.quorum})`,
+  const resource = resourceArg("status", positionals);
+  const state = await withAdmin({ nodes: nodes("status", values.nodes) }, (admin) => admin.inspect(resource));
+  if (values.json) console.log(JSON.stringify(asJson(state), null, 2));
+  else console.log(render(state));
+  if (state.answered < state.quorum) {
+    throw new CliError(
+      `only ${state.answered} of ${state.nodes.length} nodes answered (quorum ${state.quorum})`,
+      EXIT.unavailable,
     );
-    console.log(`${"node".padEnd(24)}${"lock".padEnd(8)}${"ttl".padEnd(10)}fence`);
-    for (const n of report.nodes) {
-      const ttl = n.ttlMs === undefined ? "" : n.ttlMs < 0 ? "no expiry" : `${(n.ttlMs / 1000).toFixed(1)}s`;
-      const lock = n.error ? `error: ${n.error}` : n.held ? "held" : "-";
-      console.log(`${n.node.padEnd(24)}${lock.padEnd(8)}${ttl.padEnd(10)}${n.fence ?? ""}`);
-    }
   }
-  if (answered < report.quorum)
-    throw new CliError(`only ${answered} of ${urls.length} nodes answered`, EXIT.unavailable);
   return EXIT.ok;
+}
+
+const seconds = (ms: number) => (ms < 0 ? "no expiry" : `${(ms / 1000).toFixed(1)}s`);
+
+/** A headline, the holder's token, and a table of the nodes. */
+export function render(state: LockState): string {
+  const { resource, holder, quorum, nodes } = state;
+  const total = nodes.length;
+  const lines = [
+    holder
+      ? `"${resource}" is HELD (on ${holder.nodes} of ${total} nodes, quorum ${quorum}) for ${seconds(holder.ttlMs)} more`
+      : `"${resource}" is ${state.state === "free" ? "free" : "UNKNOWN: too few nodes answered"} (quorum ${quorum} of ${total})`,
+  ];
+  if (holder) lines.push(`holder token ${holder.token}`);
+  if (state.fence !== undefined) lines.push(`fence counter ${state.fence}`);
+  lines.push("", `${"node".padEnd(24)}${"lock".padEnd(16)}${"ttl".padEnd(12)}fence`);
+  for (const n of nodes) {
+    const fence = n.fence === undefined ? "" : String(n.fence);
+    lines.push(
+      `${n.node.padEnd(24)}${lockColumn(n, holder?.token).padEnd(16)}${ttlColumn(n).padEnd(12)}${fence}`,
+    );
+  }
+  return lines.map((line) => line.trimEnd()).join("\n");
+}
+
+function lockColumn(n: NodeLockState, holder: string | undefined): string {
+  if (n.error !== undefined) return nodeProblem(n.error);
+  if (!n.present) return "-";
+  return n.token === holder ? "holder" : `other ${n.token!.slice(0, 8)}…`;
+}
+
+function ttlColumn(n: NodeLockState): string {
+  return n.present && n.ttlMs !== undefined ? seconds(n.ttlMs) : "";
+}
+
+/** The state with `held` spelled out next to it, for scripts that only want a yes or no. */
+function asJson(state: LockState) {
+  const { resource, state: s, ...rest } = state;
+  return { resource, state: s, held: s === "held", ...rest };
+}
+
+/** A node's failure in a few words: the driver's own message for a refused connection helps nobody. */
+export function nodeProblem(message: string): string {
+  if (/max retries per request|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|not connected/.test(message)) {
+    return "unreachable";
+  }
+  return message;
 }

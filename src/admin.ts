@@ -1,0 +1,193 @@
+// Operator tools behind `quorumlock status`, `release --token` and `break`: read one lock as it stands on each
+// node, and free it by token or by force. Internal, not exported from the package: breaking a lock steps
+// outside the lease protocol, and only an operator should decide to do that.
+import { breakLock as breakScript, inspect as inspectScript } from "./admin/scripts.generated.js";
+import type { RedisConnection } from "./clients/connection.js";
+import { openNode } from "./clients/resolve.js";
+import type { LockContext } from "./context.js";
+import type { NodeOutcome } from "./errors.js";
+import { mutexKeys } from "./mutex/keys.js";
+import { newReleaseId, releaseMutex } from "./mutex/release.js";
+import { checkMs, checkResource, resolveManagerOptions } from "./options.js";
+import { type Verdict, vote } from "./quorum.js";
+import { runScript } from "./script.js";
+import { quorumOf } from "./validity.js";
+
+export interface AdminOptions {
+  /** Redis URLs, checked as `LockManager`'s `nodes` are. */
+  readonly nodes: readonly string[];
+  /** Key prefix. Default: the library's (`"quorumlock:"`). */
+  readonly prefix?: string;
+  /** Per-node timeout of each operation, in ms. Default: 1 000. */
+  readonly timeout?: number;
+}
+
+/** One node's view of a lock. Only `node` and `error` are set when the node did not answer. */
+export interface NodeLockState {
+  readonly node: string;
+  /** The lock key exists on this node. */
+  readonly present?: boolean;
+  /** The value of the lock key: its holder's token. */
+  readonly token?: string;
+  /** Remaining TTL in ms; -1 when the key has no expiry. */
+  readonly ttlMs?: number;
+  /** The resource's fencing counter on this node. */
+  readonly fence?: number;
+  readonly error?: string;
+}
+
+export interface LockState {
+  readonly resource: string;
+  readonly quorum: number;
+  /**
+   * `held`: one token is on a quorum. `free`: no token is, nor could be with the nodes that did not answer.
+   * `unknown`: too few nodes answered to tell.
+   */
+  readonly state: "held" | "free" | "unknown";
+  /** The token held on a quorum; `ttlMs` is how long it stays on a quorum (-1: no expiry). */
+  readonly holder: { readonly token: string; readonly nodes: number; readonly ttlMs: number } | undefined;
+  /** The highest fencing counter any node reported: at or above the fence of the last holder. */
+  readonly fence: number | undefined;
+  readonly answered: number;
+  readonly nodes: readonly NodeLockState[];
+}
+
+/** What a forced release did: `done` nodes deleted the lock, `answered` replied at all. */
+export interface AdminResult {
+  readonly done: number;
+  readonly answered: number;
+  readonly quorum: number;
+  readonly outcomes: readonly NodeOutcome[];
+}
+
+type InspectReply = [string | null, number, string | null];
+
+/** Open connections to a set of nodes, for looking at and freeing locks. Close it when done. */
+export class LockAdmin {
+  readonly quorum: number;
+  readonly #nodes: readonly RedisConnection[];
+  readonly #prefix: string;
+  readonly #timeout: number;
+
+  constructor(options: AdminOptions) {
+    const resolved = resolveManagerOptions({
+      nodes: options.nodes,
+      ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+    });
+    this.#timeout = options.timeout === undefined ? 1_000 : checkMs("timeout", options.timeout, 1);
+    this.#prefix = resolved.prefix;
+    this.#nodes = resolved.nodes.map(openNode);
+    this.quorum = quorumOf(this.#nodes.length);
+  }
+
+  /** Every node's view of `resource`, and what they add up to. */
+  async inspect(resource: string): Promise<LockState> {
+    const keys = mutexKeys(this.#prefix, checkResource(resource));
+    const { outcomes, verdicts } = await this.#onEach<InspectReply>(async (conn, abandoned) => ({
+      status: "ok",
+      value: (await runScript(conn, inspectScript, [keys.lock, keys.fence], [], abandoned)) as InspectReply,
+    }));
+    const nodes = outcomes.map((outcome, i): NodeLockState => {
+      const reply = verdicts[i]?.value;
+      if (!reply) return { node: outcome.node, error: outcome.error?.message ?? "no answer" };
+      const [token, ttl, fence] = reply;
+      return {
+        node: outcome.node,
+        present: token !== null,
+        ...(token === null ? {} : { token, ttlMs: Number(ttl) }),
+        ...(fence === null ? {} : { fence: Number(fence) }),
+      };
+    });
+    return summarise(resource, this.quorum, nodes);
+  }
+
+  /** Compare-and-delete with `token` on every node, as the holder's own release would. */
+  async release(resource: string, token: string): Promise<AdminResult> {
+    const keys = mutexKeys(this.#prefix, checkResource(resource));
+    const context: LockContext = {
+      nodes: this.#nodes,
+      quorum: this.quorum,
+      nodeTimeout: this.#timeout,
+      prefix: this.#prefix,
+      fencing: true,
+      track: () => {},
+    };
+    const { answered, outcomes } = await releaseMutex(context, keys, token, { id: newReleaseId() });
+    const done = outcomes.filter((o) => o.status === "ok").length;
+    return { done, answered, quorum: this.quorum, outcomes };
+  }
+
+  /** Deletes the lock on every node whoever holds it, and wakes its waiters. */
+  async break(resource: string): Promise<AdminResult> {
+    const keys = mutexKeys(this.#prefix, checkResource(resource));
+    const id = newReleaseId();
+    const { outcomes } = await this.#onEach<null>(async (conn, abandoned) => {
+      const deleted = await runScript(conn, breakScript, [keys.lock], [keys.channel, id], abandoned);
+      return { status: deleted === 1 ? "ok" : "refused", value: null };
+    });
+    const done = outcomes.filter((o) => o.status === "ok").length;
+    const answered = done + outcomes.filter((o) => o.status === "refused").length;
+    return { done, answered, quorum: this.quorum, outcomes };
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.#nodes.map((node) => node.close()));
+  }
+
+  /** Asks every node and waits for all of them (each up to the timeout): an operator wants every answer. */
+  #onEach<T>(request: (conn: RedisConnection, abandoned: AbortSignal) => Promise<Verdict<T>>) {
+    const { result } = vote(this.#nodes, request, {
+      quorum: this.#nodes.length,
+      timeout: this.#timeout,
+      waitForAll: true,
+    });
+    return result;
+  }
+}
+
+/** Runs `work` with a `LockAdmin` on `nodes`, and closes it however `work` ends. */
+export async function withAdmin<T>(
+  options: AdminOptions,
+  work: (admin: LockAdmin) => Promise<T>,
+): Promise<T> {
+  const admin = new LockAdmin(options);
+  try {
+    return await work(admin);
+  } finally {
+    await admin.close();
+  }
+}
+
+/** What the nodes' views add up to. Pure, for tests. */
+export function summarise(resource: string, quorum: number, nodes: readonly NodeLockState[]): LockState {
+  const answered = nodes.filter((n) => n.error === undefined).length;
+  const silent = nodes.length - answered;
+  const byToken = new Map<string, number[]>();
+  for (const n of nodes) {
+    if (n.token !== undefined) byToken.set(n.token, [...(byToken.get(n.token) ?? []), n.ttlMs ?? -1]);
+  }
+  let holder: LockState["holder"];
+  let possible = false;
+  for (const [token, ttls] of byToken) {
+    if (ttls.length >= quorum) holder = { token, nodes: ttls.length, ttlMs: quorumTtl(ttls, quorum) };
+    else if (ttls.length + silent >= quorum) possible = true;
+  }
+  const fences = nodes.flatMap((n) => (n.fence === undefined ? [] : [n.fence]));
+  return {
+    resource,
+    quorum,
+    // A token nobody reported could still sit on the silent nodes.
+    state: holder ? "held" : possible || silent >= quorum ? "unknown" : "free",
+    holder,
+    fence: fences.length ? Math.max(...fences) : undefined,
+    answered,
+    nodes,
+  };
+}
+
+/** The key stays on a quorum until the quorum-th longest of its TTLs runs out (-1, no expiry, is longest). */
+function quorumTtl(ttls: readonly number[], quorum: number): number {
+  const longestFirst = ttls.map((t) => (t < 0 ? Number.POSITIVE_INFINITY : t)).sort((a, b) => b - a);
+  const ttl = longestFirst[quorum - 1]!;
+  return ttl === Number.POSITIVE_INFINITY ? -1 : ttl;
+}

@@ -1,0 +1,143 @@
+// `quorumlock status`, `release --token` and `break`, as real processes against real nodes.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { LockManager } from "../../src/index.js";
+import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
+import { cli, sleeper, start } from "./cli.js";
+
+const T = { timeout: 30_000 };
+
+describe("quorumlock status / release / break", () => {
+  let one: RedisNodes;
+  let three: RedisNodes;
+  let n = 0;
+  const fresh = () => `admin:${++n}`;
+  before(async () => {
+    [one, three] = await Promise.all([startRedisNodes(1), startRedisNodes(3)]);
+  });
+  after(async () => {
+    await one?.stopAll();
+    await three?.stopAll();
+  });
+
+  for (const size of [1, 3]) {
+    it(`status shows holder and free on ${size} node(s), as a table and as JSON`, T, async () => {
+      const urls = (size === 1 ? one : three).urls();
+      const resource = fresh();
+      const locks = new LockManager({ nodes: urls });
+      try {
+        const lease = await locks.acquire(resource, { ttl: 20_000 });
+        const text = await cli(["status", resource, "--nodes", urls.join(",")]);
+        assert.equal(text.code, 0, text.err);
+        const quorum = Math.floor(size / 2) + 1;
+        assert.match(
+          text.out,
+          new RegExp(`is HELD \\(on ${size} of ${size} nodes, quorum ${quorum}\\) for 1\\d\\.\\ds more`),
+        );
+        assert.match(text.out, new RegExp(`holder token ${lease.token}`));
+        assert.equal(text.out.match(/ holder /g)?.length, size, "every node shows the holder");
+
+        // From the environment this time.
+        const json = JSON.parse(
+          (await cli(["status", resource, "--json"], { QUORUMLOCK_NODES: urls.join(",") })).out,
+        );
+        assert.equal(json.state, "held");
+        assert.equal(json.held, true);
+        assert.equal(json.holder.token, lease.token);
+        assert.ok(json.holder.ttlMs > 10_000 && json.holder.ttlMs <= 20_000);
+        assert.ok(json.fence >= lease.fence!);
+        assert.equal(json.nodes.length, size);
+        assert.ok(
+          json.nodes.every(
+            (node: { present: boolean; token: string }) => node.present && node.token === lease.token,
+          ),
+        );
+
+        await lease.release();
+        const free = await cli(["status", resource, "--nodes", urls.join(",")]);
+        assert.match(free.out, /is free/);
+        const freeJson = JSON.parse(
+          (await cli(["status", resource, "--json", "--nodes", urls.join(",")])).out,
+        );
+        assert.equal(freeJson.held, false);
+        assert.equal(freeJson.state, "free");
+        assert.ok(freeJson.fence >= lease.fence!, "the fencing counter stays");
+      } finally {
+        await locks.close();
+      }
+    });
+  }
+
+  it("status: a key on a minority of nodes is not held; too few answers is unknown (69)", T, async () => {
+    const urls = three.urls();
+    const resource = fresh();
+    const lone = new LockManager({ nodes: [urls[0]!] });
+    try {
+      const lease = await lone.acquire(resource);
+      const json = JSON.parse((await cli(["status", resource, "--json", "--nodes", urls.join(",")])).out);
+      assert.equal(json.state, "free", "one of three nodes is no lock");
+      assert.equal(json.nodes[0].token, lease.token);
+
+      const down = [urls[0]!, "redis://127.0.0.1:1", "redis://127.0.0.1:2"].join(",");
+      const unknown = await cli(["status", resource, "--nodes", down]);
+      assert.equal(unknown.code, 69);
+      assert.match(unknown.out, /UNKNOWN/);
+      assert.match(unknown.err, /^quorumlock: only 1 of 3 nodes answered \(quorum 2\)\n$/);
+    } finally {
+      await lone.close();
+    }
+  });
+
+  it("release --token frees the lock only with the right token", T, async () => {
+    const urls = three.urls();
+    const nodes = ["--nodes", urls.join(",")];
+    const resource = fresh();
+    const locks = new LockManager({ nodes: urls });
+    try {
+      const lease = await locks.acquire(resource);
+      const wrong = await cli(["release", resource, "--token", "not-it", ...nodes]);
+      assert.equal(wrong.code, 0);
+      assert.match(wrong.out, /released on 0 of 3 nodes \(no lock with this token/);
+      assert.ok(lease.valid);
+      assert.match((await cli(["status", resource, ...nodes])).out, /is HELD/);
+      const right = await cli(["release", resource, "--token", lease.token, ...nodes, "--json"]);
+      assert.equal(right.code, 0);
+      assert.equal(JSON.parse(right.out).done, 3);
+      assert.match((await cli(["status", resource, ...nodes])).out, /is free/);
+    } finally {
+      await locks.close();
+    }
+  });
+
+  it(
+    "break wakes a waiting run at once, and release/break say when too few nodes answered (69)",
+    T,
+    async () => {
+      const urls = three.urls();
+      const nodes = ["--nodes", urls.join(",")];
+      const resource = fresh();
+      const holder = start(["run", resource, ...nodes, ...sleeper(20_000)]);
+      await holder.waitFor(/started/);
+      const waiter = start(["run", resource, ...nodes, "--wait", "20s", ...sleeper(0, 3)]);
+      await waiter.waitFor(/waiting up to/);
+      const broken = await cli(["break", resource, "--yes", ...nodes]);
+      assert.equal(broken.code, 0);
+      const since = performance.now();
+      const waited = await waiter.done;
+      assert.equal(waited.code, 3, waited.err);
+      assert.ok(performance.now() - since < 5_000, "woken by the break, not by the holder's 30 s TTL");
+      holder.child.kill("SIGTERM");
+      await holder.done;
+
+      const down = [urls[0]!, "redis://127.0.0.1:1", "redis://127.0.0.1:2"].join(",");
+      for (const args of [
+        ["break", resource, "--yes"],
+        ["release", resource, "--token", "x"],
+      ]) {
+        const ran = await cli([...args, "--nodes", down]);
+        assert.equal(ran.code, 69, ran.err);
+        assert.match(ran.err, /only 1 of 3 nodes answered \(quorum 2\)/);
+      }
+    },
+  );
+});

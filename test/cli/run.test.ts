@@ -1,0 +1,172 @@
+// `quorumlock run`, as a real process against real nodes: exclusion, exit codes, a lost lease, signals.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
+import { cli, node, sleeper, start } from "./cli.js";
+
+const T = { timeout: 30_000 };
+
+describe("quorumlock run", () => {
+  let one: RedisNodes;
+  let three: RedisNodes;
+  let n = 0;
+  const fresh = () => `run:${++n}`;
+  before(async () => {
+    [one, three] = await Promise.all([startRedisNodes(1), startRedisNodes(3)]);
+  });
+  after(async () => {
+    await one?.stopAll();
+    await three?.stopAll();
+  });
+  const on = (nodes: RedisNodes) => ["--nodes", nodes.urls().join(",")];
+
+  it(
+    "lets one run at a time: a second exits busy (75) at once; one with --wait runs after the first",
+    T,
+    async () => {
+      const resource = fresh();
+      const first = start(["run", resource, ...on(three), ...sleeper(1_500)]);
+      await first.waitFor(/started/);
+      const busy = await cli(["run", resource, ...on(three), ...sleeper(0)]);
+      assert.equal(busy.code, 75, busy.err);
+      assert.match(busy.err, /^quorumlock: "run:\d+" is busy \(held by .{8}…, \d+\.\ds left\); use --wait/);
+      assert.doesNotMatch(busy.out, /started/, "the busy run never started its command");
+      const waited = await cli(["run", resource, ...on(three), "--wait", "10s", ...sleeper(0, 4)]);
+      const firstRan = await first.done;
+      assert.equal(firstRan.code, 0);
+      assert.equal(waited.code, 4, "the waiting run got the lock and passed its command's exit code through");
+      assert.match(waited.err, /is busy .*; waiting up to 10\.0s/);
+    },
+  );
+
+  it("gives up with busy (75) when --wait runs out", T, async () => {
+    const resource = fresh();
+    const holder = start(["run", resource, ...on(one), ...sleeper(5_000)]);
+    await holder.waitFor(/started/);
+    const ran = await cli(["run", resource, ...on(one), "--wait", "300ms", ...sleeper(0)]);
+    assert.equal(ran.code, 75);
+    assert.match(ran.err, /still busy after waiting 300 ms/);
+    holder.child.kill("SIGTERM");
+    await holder.done;
+  });
+
+  it(
+    "exits with the command's code: its own, 128+n for signal n, 127 not found, 126 not executable",
+    T,
+    async () => {
+      const ran = (args: string[]) => cli(["run", fresh(), ...on(one), ...args]);
+      assert.equal((await ran(sleeper(0, 7))).code, 7);
+      assert.equal((await ran(node("process.kill(process.pid, 'SIGTERM')"))).code, 128 + 15);
+      const missing = await ran(["--", "no-such-command-here"]);
+      assert.equal(missing.code, 127);
+      assert.match(missing.err, /cannot run no-such-command-here: not found/);
+      assert.equal((await ran(["--", "./package.json"])).code, 126); // no execute permission
+    },
+  );
+
+  it(
+    "gives the command QUORUMLOCK_RESOURCE and QUORUMLOCK_FENCE; --quiet prints nothing of its own",
+    T,
+    async () => {
+      const resource = fresh();
+      const script = "console.log(process.env.QUORUMLOCK_RESOURCE, process.env.QUORUMLOCK_FENCE)";
+      const first = await cli(["run", resource, ...on(three), "--quiet", ...node(script)]);
+      const second = await cli(["run", resource, ...on(three), ...node(script)]);
+      assert.equal(first.code, 0);
+      assert.equal(first.err, "");
+      const [name, fence] = first.out.trim().split(" ");
+      assert.equal(name, resource);
+      assert.ok(Number(fence) > 0);
+      assert.ok(Number(second.out.trim().split(" ")[1]) > Number(fence), "the next holder's fence is higher");
+      assert.match(second.err, /holding "run:\d+" \(fence \d+, token [\w-]{27}\)/);
+    },
+  );
+
+  it(
+    "stops the command when the lease is lost (lock broken from outside): SIGTERM, SIGKILL after --grace, exit 70",
+    T,
+    async () => {
+      const resource = fresh();
+      const stubborn = node(
+        "process.on('SIGTERM', () => console.log('ignoring SIGTERM')); console.log('started'); setInterval(() => {}, 1000)",
+      );
+      const run = start(["run", resource, ...on(three), "--ttl", "1500ms", "--grace", "400ms", ...stubborn]);
+      await run.waitFor(/started/);
+      const broken = await cli(["break", resource, "--yes", ...on(three)]);
+      assert.equal(broken.code, 0, broken.err);
+      assert.match(broken.out, /broken on 3 of 3 nodes/);
+      const since = performance.now();
+      const ran = await run.done;
+      assert.equal(ran.code, 70, ran.err);
+      assert.match(ran.err, /was lost.*stopping the command \(SIGTERM, then SIGKILL after 400 ms\)/);
+      assert.match(ran.out, /ignoring SIGTERM/, "SIGTERM came first");
+      // Noticed at the next extension (every 500 ms), then 400 ms of grace; generous for a loaded machine.
+      assert.ok(performance.now() - since < 5_000);
+    },
+  );
+
+  it("stops the command at --max-hold like a lost lease (70)", T, async () => {
+    const ran = await cli([
+      "run",
+      fresh(),
+      ...on(one),
+      "--ttl",
+      "1s",
+      "--max-hold",
+      "1500ms",
+      ...sleeper(20_000),
+    ]);
+    assert.equal(ran.code, 70, ran.err);
+    assert.match(ran.err, /maxHold/);
+  });
+
+  it("passes SIGINT on to the command and releases the lock on the way out", T, async () => {
+    const resource = fresh();
+    const trap = node(
+      "process.on('SIGINT', () => { console.log('command got SIGINT'); process.exit(42); }); console.log('started'); setInterval(() => {}, 1000)",
+    );
+    const run = start(["run", resource, ...on(three), ...trap]);
+    await run.waitFor(/started/);
+    assert.match((await cli(["status", resource, ...on(three)])).out, /is HELD/);
+    run.child.kill("SIGINT"); // to quorumlock only: the command hears of it through quorumlock
+    const ran = await run.done;
+    assert.match(ran.out, /command got SIGINT/);
+    assert.equal(ran.code, 42);
+    // Released, not left to expire: the default TTL is 30 s.
+    assert.match((await cli(["status", resource, ...on(three)])).out, /is free/);
+  });
+
+  it("passes SIGTERM on too (128+15 when it ends the command)", T, async () => {
+    const run = start(["run", fresh(), ...on(one), ...sleeper(20_000)]);
+    await run.waitFor(/started/);
+    run.child.kill("SIGTERM");
+    assert.equal((await run.done).code, 128 + 15);
+  });
+
+  it(
+    "a signal while waiting ends the wait (130), runs nothing and leaves the holder's lock alone",
+    T,
+    async () => {
+      const resource = fresh();
+      const holder = start(["run", resource, ...on(three), ...sleeper(20_000)]);
+      await holder.waitFor(/started/);
+      const waiter = start(["run", resource, ...on(three), "--wait", "20s", ...sleeper(0)]);
+      await waiter.waitFor(/waiting up to/);
+      waiter.child.kill("SIGINT");
+      const ran = await waiter.done;
+      assert.equal(ran.code, 130);
+      assert.doesNotMatch(ran.out, /started/);
+      const status = JSON.parse((await cli(["status", resource, "--json", ...on(three)])).out);
+      assert.equal(status.holder.nodes, 3, "the holder's lock is untouched on every node");
+      holder.child.kill("SIGTERM");
+      await holder.done;
+    },
+  );
+
+  it("says the lock service is unavailable (69) when too few nodes answer", T, async () => {
+    const ran = await cli(["run", fresh(), "--nodes", "redis://127.0.0.1:1", ...sleeper(0)]);
+    assert.equal(ran.code, 69, ran.err);
+    assert.match(ran.err, /^quorumlock: Cannot acquire lock .*check --nodes/);
+    assert.equal(ran.err.split("\n").length, 2, "one line");
+  });
+});
