@@ -33,6 +33,8 @@ export interface NodeLockState {
   readonly ttlMs?: number;
   /** The resource's fencing counter on this node. */
   readonly fence?: number;
+  /** Fair-mode waiters queued on this node (places not yet expired). */
+  readonly waiters?: number;
   readonly error?: string;
 }
 
@@ -48,6 +50,8 @@ export interface LockState {
   readonly holder: { readonly token: string; readonly nodes: number; readonly ttlMs: number } | undefined;
   /** The highest fencing counter any node reported: at or above the fence of the last holder. */
   readonly fence: number | undefined;
+  /** Fair-mode waiters queued (fair mode runs on one node; the most any node reported). */
+  readonly waiters: number;
   readonly answered: number;
   readonly nodes: readonly NodeLockState[];
 }
@@ -60,7 +64,7 @@ export interface AdminResult {
   readonly outcomes: readonly NodeOutcome[];
 }
 
-type InspectReply = [string | null, number, string | null];
+type InspectReply = [string | null, number, string | null, number];
 
 /** Open connections to a set of nodes, for looking at and freeing locks. Close it when done. */
 export class LockAdmin {
@@ -85,15 +89,22 @@ export class LockAdmin {
     const keys = mutexKeys(this.#prefix, checkResource(resource));
     const { outcomes, verdicts } = await this.#onEach<InspectReply>(async (conn, abandoned) => ({
       status: "ok",
-      value: (await runScript(conn, inspectScript, [keys.lock, keys.fence], [], abandoned)) as InspectReply,
+      value: (await runScript(
+        conn,
+        inspectScript,
+        [keys.lock, keys.fence, keys.waiters],
+        [],
+        abandoned,
+      )) as InspectReply,
     }));
     const nodes = outcomes.map((outcome, i): NodeLockState => {
       const reply = verdicts[i]?.value;
       if (!reply) return { node: outcome.node, error: outcome.error?.message ?? "no answer" };
-      const [token, ttl, fence] = reply;
+      const [token, ttl, fence, waiters] = reply;
       return {
         node: outcome.node,
         present: token !== null,
+        waiters: Number(waiters),
         ...(token === null ? {} : { token, ttlMs: Number(ttl) }),
         ...(fence === null ? {} : { fence: Number(fence) }),
       };
@@ -180,6 +191,7 @@ export function summarise(resource: string, quorum: number, nodes: readonly Node
     state: holder ? "held" : possible || silent >= quorum ? "unknown" : "free",
     holder,
     fence: fences.length ? Math.max(...fences) : undefined,
+    waiters: Math.max(0, ...nodes.map((n) => n.waiters ?? 0)),
     answered,
     nodes,
   };

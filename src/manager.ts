@@ -3,6 +3,7 @@ import { openNode } from "./clients/resolve.js";
 import type { LockContext } from "./context.js";
 import { invalidType, LockManagerClosedError, LockTimeoutError } from "./errors.js";
 import { emit } from "./events.js";
+import { acquireFair, releaseFair } from "./fair/acquire.js";
 import { Lease, type LeaseDriver } from "./lease.js";
 import { acquireMutex, newToken } from "./mutex/acquire.js";
 import { extendMutex } from "./mutex/extend.js";
@@ -157,10 +158,8 @@ export class LockManager {
     // The caller's signal and close() both abort this controller.
     const closing = new AbortController();
     const unlink = this.#signals.link(call.signal, closing);
-    const pending = acquireMutex(context, this.#strategy, resource, keys, token, {
-      ...call,
-      signal: closing.signal,
-    });
+    const loop = call.fair ? acquireFair : acquireMutex;
+    const pending = loop(context, this.#strategy, resource, keys, token, { ...call, signal: closing.signal });
     this.#pending.set(closing, pending);
     let result: Awaited<typeof pending>;
     try {
@@ -184,6 +183,11 @@ export class LockManager {
         extendMutex(context, keys, token, checkCoveredTtl(ttl, this.#options.quarantine)),
       release: async () => {
         const id = newReleaseId();
+        if (call.fair) {
+          const outcome = await releaseFair(context, keys, token, { id });
+          if (!outcome.handedOff) strategy.released(resource, id);
+          return outcome;
+        }
         const outcome = await releaseMutex(context, keys, token, { after: result.done, id });
         strategy.released(resource, id);
         return outcome;
@@ -191,7 +195,12 @@ export class LockManager {
       ended(lease, how) {
         leases.delete(lease);
         // A lost lease may still sit on some nodes (the drift margin, a late extension): free them early.
-        if (how === "lost") context.track(releaseMutex(context, keys, token, { after: result.done }));
+        if (how !== "lost") return;
+        context.track(
+          call.fair
+            ? releaseFair(context, keys, token, { id: newReleaseId() })
+            : releaseMutex(context, keys, token, { after: result.done }),
+        );
       },
     };
     const lease = new Lease({

@@ -58,6 +58,13 @@ export interface LockManagerOptions {
    * are refused. Default: 0 (off). See docs/SAFETY.md.
    */
   quarantine?: number;
+  /**
+   * Fair mode for calls that do not say: waiters queue in Redis in arrival order (server time) and a release
+   * hands the lock straight to the longest-waiting one, fence bumped, with no further round trip. One node
+   * only: with several, `true` is refused (independent masters cannot agree on one queue order; see the
+   * README). Non-fair callers of the same resource are not queued and can still go first. Default: false.
+   */
+  fair?: boolean;
 }
 
 /** Options of a single `acquire` / `tryAcquire` call. */
@@ -79,6 +86,8 @@ export interface AcquireOptions {
    * signal aborts with a `LockLostError`). At least `ttl`. Default: no cap.
    */
   maxHold?: number;
+  /** Queue in arrival order and take a direct hand-off (see {@link LockManagerOptions.fair}). */
+  fair?: boolean;
 }
 
 /** Options of `withLock`. */
@@ -91,6 +100,8 @@ export interface WithLockOptions {
   signal?: AbortSignal;
   /** Longest time the lock may be held, in ms, however long `fn` runs (see {@link AcquireOptions.maxHold}). */
   maxHold?: number;
+  /** Queue in arrival order and take a direct hand-off (see {@link LockManagerOptions.fair}). */
+  fair?: boolean;
 }
 
 export interface ResolvedManagerOptions {
@@ -103,6 +114,7 @@ export interface ResolvedManagerOptions {
   readonly wakeup: "pubsub" | "poll";
   readonly pollInterval: number;
   readonly quarantine: number;
+  readonly fair: boolean;
 }
 
 export const DEFAULTS: Readonly<Omit<ResolvedManagerOptions, "nodes">> & { nodes: readonly string[] } =
@@ -116,6 +128,7 @@ export const DEFAULTS: Readonly<Omit<ResolvedManagerOptions, "nodes">> & { nodes
     wakeup: "pubsub",
     pollInterval: 100,
     quarantine: 0,
+    fair: false,
   });
 
 function checkKeys(where: string, options: object, known: readonly string[]): void {
@@ -172,6 +185,7 @@ const MANAGER_KEYS = [
   "wakeup",
   "pollInterval",
   "quarantine",
+  "fair",
 ] as const;
 
 export function resolveManagerOptions(options: unknown): ResolvedManagerOptions {
@@ -212,7 +226,22 @@ export function resolveManagerOptions(options: unknown): ResolvedManagerOptions 
     pollInterval:
       o.pollInterval === undefined ? DEFAULTS.pollInterval : checkMs("pollInterval", o.pollInterval, 1),
     quarantine: o.quarantine === undefined ? DEFAULTS.quarantine : checkQuarantine(o.quarantine, ttl),
+    fair: o.fair === undefined ? DEFAULTS.fair : checkFair(o.fair, nodes.length),
   });
+}
+
+/** Fair mode needs the single queue of a single node. */
+function checkFair(value: unknown, nodes: number): boolean {
+  const fair = checkBoolean("fair", value);
+  if (fair && nodes > 1) {
+    throw invalidValue(
+      "fair",
+      `false with ${nodes} nodes: the fair queue and its hand-off live on one Redis, and independent ` +
+        "masters cannot agree on one order of waiters (use one node for fair locks)",
+      value,
+    );
+  }
+  return fair;
 }
 
 function checkQuarantine(value: unknown, ttl: number): number {
@@ -245,11 +274,12 @@ export interface ResolvedCallOptions {
   readonly signal: AbortSignal | undefined;
   readonly autoExtend: boolean;
   readonly maxHold: number;
+  readonly fair: boolean;
 }
 
-const ACQUIRE_KEYS = ["ttl", "wait", "signal", "autoExtend", "maxHold"] as const;
-const TRY_ACQUIRE_KEYS = ["ttl", "signal", "autoExtend", "maxHold"] as const;
-const WITH_LOCK_KEYS = ["ttl", "wait", "signal", "maxHold"] as const;
+const ACQUIRE_KEYS = ["ttl", "wait", "signal", "autoExtend", "maxHold", "fair"] as const;
+const TRY_ACQUIRE_KEYS = ["ttl", "signal", "autoExtend", "maxHold", "fair"] as const;
+const WITH_LOCK_KEYS = ["ttl", "wait", "signal", "maxHold", "fair"] as const;
 const KEYS_OF = { acquire: ACQUIRE_KEYS, tryAcquire: TRY_ACQUIRE_KEYS, withLock: WITH_LOCK_KEYS } as const;
 
 /** Per-call options over the manager's defaults. `kind` picks which option names are allowed. */
@@ -280,5 +310,6 @@ export function resolveCallOptions(
           : checkBoolean("autoExtend", o.autoExtend),
     maxHold:
       o.maxHold === undefined ? Number.POSITIVE_INFINITY : checkMs("maxHold", o.maxHold, MIN_TTL, true),
+    fair: o.fair === undefined ? defaults.fair : checkFair(o.fair, defaults.nodes.length),
   };
 }

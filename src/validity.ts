@@ -40,3 +40,17 @@ export function validityLeft(ttl: number, start: number, now: number): number {
 export function expiryOf(ttl: number, start: number): number {
   return start + ttl - drift(ttl);
 }
+
+/** Clock-rate error allowed between the client and a server over an interval: 1% (as in {@link drift}). */
+const RATE_ERROR = 0.01;
+
+/**
+ * The earliest monotonic instant (client clock) at which a server event stamped `eventMicros` can have
+ * happened, given a request sent at `sentAt` that the server ran at `serverMicros` (its own clock, µs).
+ * The request ran after it was sent, and the server's clock may run up to 1% fast. Used for a fair hand-off:
+ * the new holder's lease counts from this instant, so it never outlives the key on the server.
+ */
+export function serverEventStart(sentAt: number, serverMicros: number, eventMicros: number): number {
+  const elapsed = (eventMicros - serverMicros) / 1000;
+  return sentAt + (elapsed > 0 ? elapsed * (1 - RATE_ERROR) : elapsed);
+}

@@ -27,6 +27,7 @@ Options:
   --wait <duration>     how long to wait for a busy lock (default 0: fail at once, like flock -n)
   --ttl <duration>      lease TTL, extended every ttl/3 while the command runs (default 30s, at least 10ms)
   --max-hold <duration> stop the command (as for a lost lease) after this long in any case (at least --ttl)
+  --fair                queue for the lock in arrival order and take it by direct hand-off (one node only)
   --grace <duration>    when the lease is lost: time between SIGTERM and SIGKILL (default 10s)
   --quiet               print nothing of its own but errors
   -h, --help            this help
@@ -49,6 +50,7 @@ interface RunOptions {
   readonly maxHold: number | undefined;
   readonly grace: number;
   readonly quiet: boolean;
+  readonly fair: boolean;
 }
 
 /** The flags before `--`, the command after it. `undefined` for --help. */
@@ -60,6 +62,7 @@ function parseRun(argv: string[]): RunOptions | undefined {
     "max-hold": { type: "string" },
     grace: { type: "string" },
     quiet: { type: "boolean" },
+    fair: { type: "boolean" },
   });
   if (values.help) return undefined;
   if (positionals.length > 1) {
@@ -69,10 +72,19 @@ function parseRun(argv: string[]): RunOptions | undefined {
   const command = split < 0 ? [] : argv.slice(split + 1);
   if (command.length === 0) throw usageError("run", "missing the command to run after --");
   const ttl = duration("run", "ttl", values.ttl, 30_000, [MIN_TTL, MAX_MS]);
+  const urls = nodes("run", values.nodes);
+  const fair = values.fair === true;
+  if (fair && urls.length > 1) {
+    throw usageError(
+      "run",
+      `--fair works with one node only (got ${urls.length}): independent masters cannot agree on one queue`,
+    );
+  }
   return {
     resource,
     command,
-    urls: nodes("run", values.nodes),
+    urls,
+    fair,
     wait: duration("run", "wait", values.wait, 0),
     ttl,
     maxHold:
@@ -92,7 +104,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const warn = (line: string) => process.stderr.write(`quorumlock: ${line}\n`);
   const say = options.quiet ? () => {} : warn;
-  const locks = new LockManager({ nodes: options.urls, ttl: options.ttl });
+  const locks = new LockManager({ nodes: options.urls, ttl: options.ttl, fair: options.fair });
   // Caught from the start: a signal while waiting must end the wait cleanly, not leave half-taken locks.
   const interrupts = new Interrupts();
   try {

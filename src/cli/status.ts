@@ -7,11 +7,13 @@ export const STATUS_USAGE = `Usage: quorumlock status <resource> [--nodes <url,â
 
 Shows whether <resource> is locked: held when one token is on a majority of the nodes, and then for how long it
 stays there. Per node: whether the lock key is there (with the holder's token, or another one), its TTL left, and
-the resource's fencing counter. The holder's token is what "quorumlock release --token" needs.
+the resource's fencing counter; and how many fair-mode waiters are queued. The holder's token is what
+"quorumlock release --token" needs.
 
 Options:
   --nodes <url,â€¦>       Redis masters (default: $QUORUMLOCK_NODES, else $REDIS_URL, else redis://127.0.0.1:6379)
-  --json                machine-readable output: {resource, state, held, holder, fence, quorum, answered, nodes}
+  --json                machine-readable output: {resource, state, held, holder, fence, waiters, quorum,
+                        answered, nodes}
   -h, --help            this help
 
 Exit codes: 0 (held or free); 69 too few nodes answered to tell; 64 usage error.
@@ -52,6 +54,7 @@ export function render(state: LockState): string {
   ];
   if (holder) lines.push(`holder token ${holder.token}`);
   if (state.fence !== undefined) lines.push(`fence counter ${state.fence}`);
+  lines.push(`waiters queued ${state.waiters} (fair mode)`);
   lines.push("", `${"node".padEnd(24)}${"lock".padEnd(16)}${"ttl".padEnd(12)}fence`);
   for (const n of nodes) {
     const fence = n.fence === undefined ? "" : String(n.fence);

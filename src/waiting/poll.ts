@@ -18,6 +18,7 @@ export class PollStrategy implements WaitStrategy {
         const delay = Math.min(jittered, retryAfter ?? jittered, deadline - monotonicNow());
         if (delay > 0) await sleep(delay, undefined, { signal });
         else signal?.throwIfAborted();
+        return undefined; // a hand-off is found by the next attempt
       },
       end() {},
     };

@@ -11,6 +11,15 @@ interface Parked {
   wake(): void;
 }
 
+/** A fair waiter's mailbox: the hand-off announced for its id, and how to wake it if it sleeps. */
+interface FairSlot {
+  message: string | undefined;
+  parked: Parked | undefined;
+}
+
+/** Prefix of a fair hand-off message: `h:<waiter id>:<fence>:<server µs>` (see lua-shared/queue.lua). */
+export const HANDOFF_PREFIX = "h:";
+
 /** One resource's channel, shared by every waiter of this manager on it. */
 class Channel {
   refs = 0;
@@ -21,6 +30,8 @@ class Channel {
   /** Wake-ups that arrived while every waiter was busy attempting: the next to wait uses one at once. */
   unclaimed = 0;
   readonly seen: string[] = [];
+  /** Fair waiters of this process on this channel, by waiter id. */
+  readonly fair = new Map<string, FairSlot>();
 }
 
 export interface PubSubOptions {
@@ -55,19 +66,26 @@ export class PubSubStrategy implements WaitStrategy {
     return this.#channels.size;
   }
 
-  begin(resource: string): Waiter {
+  begin(resource: string, fairId?: string): Waiter {
     const name = this.#options.channelOf(resource);
     const ahead = this.#contenders.get(name) ?? 0;
     this.#contenders.set(name, ahead + 1);
     let channel: Channel | undefined;
     let subscribed = 0;
+    const slot: FairSlot | undefined =
+      fairId === undefined ? undefined : { message: undefined, parked: undefined };
+    const join = () => {
+      const joined = this.#join(name);
+      if (slot) joined.fair.set(fairId!, slot);
+      return joined;
+    };
     return {
       before: async (deadline, signal) => {
         // Others of this process already contend for this lock: queue behind them here rather than in
         // Redis, so N local waiters cost one contender's traffic. A release by this process wakes us even
         // before our subscription is confirmed (see `released`).
         if (ahead === 0) return;
-        channel = this.#join(name);
+        channel = join();
         void channel.ready.then((n) => {
           subscribed = n;
         });
@@ -82,27 +100,32 @@ export class PubSubStrategy implements WaitStrategy {
           // Joined after the first failed attempt, so an uncontended acquire costs no subscription. Once the
           // subscription is confirmed, try again at once: a release published before it took effect is
           // caught by that attempt, and any release after it wakes us.
-          channel = this.#join(name);
+          channel = join();
           subscribed = await bounded(
             channel.ready,
             Math.min(this.#options.nodeTimeout, deadline - monotonicNow()),
             signal,
           );
-          return;
+          return slot?.message;
         }
+        if (slot?.message !== undefined) return slot.message;
         if (channel.unclaimed > 0) {
           channel.unclaimed--;
-          return;
+          return undefined;
         }
         const recheck = subscribed > 0 ? RECHECK_MS : this.#options.fallbackInterval;
         const untilFree = retryAfter === undefined ? recheck : retryAfter + 1;
-        await park(channel, Math.min(untilFree, recheck, deadline - monotonicNow()), signal);
+        await park(channel, Math.min(untilFree, recheck, deadline - monotonicNow()), signal, slot);
+        return slot?.message;
       },
       end: () => {
         const left = (this.#contenders.get(name) ?? 1) - 1;
         if (left > 0) this.#contenders.set(name, left);
         else this.#contenders.delete(name);
-        if (channel) this.#leave(name, channel);
+        if (channel) {
+          if (slot) channel.fair.delete(fairId!);
+          this.#leave(name, channel);
+        }
         channel = undefined;
       },
     };
@@ -153,7 +176,17 @@ export class PubSubStrategy implements WaitStrategy {
 
   #onMessage(name: string, id: string): void {
     const channel = this.#channels.get(name);
-    if (!channel || channel.seen.includes(id)) return;
+    if (!channel) return;
+    if (id.startsWith(HANDOFF_PREFIX)) {
+      // Addressed to one fair waiter: wake that one only (the lock is already its own).
+      const slot = channel.fair.get(id.slice(HANDOFF_PREFIX.length, id.indexOf(":", HANDOFF_PREFIX.length)));
+      if (slot) {
+        slot.message = id;
+        slot.parked?.wake();
+      }
+      return;
+    }
+    if (channel.seen.includes(id)) return;
     channel.seen.push(id);
     if (channel.seen.length > SEEN_IDS) channel.seen.shift();
     const first = channel.parked.shift();
@@ -169,14 +202,18 @@ export class PubSubStrategy implements WaitStrategy {
   }
 }
 
-/** Sleeps until woken through the channel, `ms` passes, or `signal` aborts (rejecting with its reason). */
-function park(channel: Channel, ms: number, signal: AbortSignal | undefined): Promise<void> {
+/**
+ * Sleeps until woken through the channel (or, for a fair waiter, by a hand-off to its `slot`), `ms` passes,
+ * or `signal` aborts (rejecting with its reason).
+ */
+function park(channel: Channel, ms: number, signal: AbortSignal | undefined, slot?: FairSlot): Promise<void> {
   return new Promise((resolve, reject) => {
     const finish = (error?: unknown) => {
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
       const i = channel.parked.indexOf(parked);
       if (i >= 0) channel.parked.splice(i, 1);
+      if (slot) slot.parked = undefined;
       if (error === undefined) resolve();
       else reject(error);
     };
@@ -186,6 +223,7 @@ function park(channel: Channel, ms: number, signal: AbortSignal | undefined): Pr
     if (signal?.aborted) return finish(signal.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
     channel.parked.push(parked);
+    if (slot) slot.parked = parked;
   });
 }
 

@@ -169,4 +169,33 @@ describe("quorumlock run", () => {
     assert.match(ran.err, /^quorumlock: Cannot acquire lock .*check --nodes/);
     assert.equal(ran.err.split("\n").length, 2, "one line");
   });
+
+  it("--fair: waiting runs take the lock in arrival order; status counts the waiters queued", T, async () => {
+    const resource = fresh();
+    const holder = start(["run", resource, ...on(one), "--fair", ...sleeper(4_000)]);
+    await holder.waitFor(/started/);
+    const order: string[] = [];
+    const waiters = [];
+    for (const name of ["first", "second", "third"]) {
+      const waiter = start([
+        "run",
+        resource,
+        ...on(one),
+        "--fair",
+        "--wait",
+        "20s",
+        ...node(`console.log("${name}"); setTimeout(() => {}, 100)`),
+      ]);
+      waiter.child.stdout?.on("data", (d) => order.push(String(d).trim()));
+      await waiter.waitFor(/waiting up to/);
+      waiters.push(waiter);
+    }
+    const status = await cli(["status", resource, ...on(one)]);
+    assert.match(status.out, /waiters queued 3 \(fair mode\)/);
+    assert.equal(JSON.parse((await cli(["status", resource, "--json", ...on(one)])).out).waiters, 3);
+    for (const waiter of waiters) assert.equal((await waiter.done).code, 0);
+    assert.equal((await holder.done).code, 0);
+    assert.deepEqual(order, ["first", "second", "third"]);
+    assert.match((await cli(["status", resource, ...on(one)])).out, /waiters queued 0/);
+  });
 });

@@ -35,8 +35,12 @@ describe("quorumlock usage", () => {
         ],
         [["run", "r", "--wait", "--", "true"], /--wait needs a value/],
         [
+          ["run", "r", "--fair", "--nodes", "redis://127.0.0.1:1,redis://127.0.0.1:2", "--", "true"],
+          /--fair works with one node only \(got 2\)/,
+        ],
+        [
           ["run", "r", "--bogus", "--", "true"],
-          /unknown option --bogus; known: --wait, --ttl, --max-hold, --grace, --quiet, --nodes, --help/,
+          /unknown option --bogus; known: --wait, --ttl, --max-hold, --grace, --quiet, --fair, --nodes, --help/,
         ],
         [["run", "r", "--quiet=yes", "--", "true"], /--quiet takes no value/],
         [["run", "r"], /missing the command to run after --/],

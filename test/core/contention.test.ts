@@ -8,8 +8,8 @@ const contender = new URL("../fixtures/contender.ts", import.meta.url).pathname;
 type Hold = { type: "hold"; worker: string; fence: number; start: string; end: string; valid: boolean };
 type Done = { type: "done"; sections: number; errors: Record<string, number> };
 
-async function contend(urls: string[], adapter: string, processes: number) {
-  const resource = `contention:${adapter}:${urls.length}:${process.pid}`;
+async function contend(urls: string[], adapter: string, processes: number, fair = false) {
+  const resource = `contention:${adapter}:${urls.length}:${fair}:${process.pid}`;
   const children = Array.from({ length: processes }, () =>
     spawnWorker(contender, [], {
       NODES: urls.join(","),
@@ -17,6 +17,7 @@ async function contend(urls: string[], adapter: string, processes: number) {
       RESOURCE: resource,
       WORKERS: "4",
       DURATION_MS: "2500",
+      FAIR: fair ? "1" : "0",
     }),
   );
   try {
@@ -66,3 +67,28 @@ for (const [adapter, count] of [
     });
   });
 }
+
+describe("fair mode across processes: 1 node", () => {
+  let nodes: RedisNodes;
+  before(async () => {
+    nodes = await startRedisNodes(1);
+  });
+  after(() => nodes?.stopAll());
+
+  for (const adapter of ["ioredis", "node-redis"]) {
+    it(`${adapter}: 3 processes × 4 workers take turns: no overlap, fences up, every worker near the mean`, {
+      timeout: 40_000,
+    }, async () => {
+      const { log, done } = await contend(nodes.urls(), adapter, 3, true);
+      log.assertSafe();
+      assert.ok(log.holds.length >= 30, `only ${log.holds.length} sections in 2.5 s`);
+      for (const d of done) assert.deepEqual(d.errors, {}, "a busy lock never errors");
+      const perWorker = new Map<string, number>();
+      for (const h of log.holds) perWorker.set(h.worker, (perWorker.get(h.worker) ?? 0) + 1);
+      assert.equal(perWorker.size, 12, "every worker got the lock");
+      const mean = log.holds.length / 12;
+      const fewest = Math.min(...perWorker.values());
+      assert.ok(fewest >= 0.8 * mean, `fewest ${fewest} sections, mean ${mean.toFixed(1)}`);
+    });
+  }
+});

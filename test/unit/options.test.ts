@@ -23,6 +23,7 @@ describe("LockManager options", () => {
     assert.equal(o.fencing, true);
     assert.equal(o.wakeup, "pubsub");
     assert.equal(o.pollInterval, 100);
+    assert.equal(o.fair, false);
     assert.ok(Object.isFrozen(DEFAULTS));
   });
 
@@ -65,6 +66,14 @@ describe("LockManager options", () => {
     ],
     ["a non-string wakeup", { wakeup: true }, typeError(/"wakeup" option must be "pubsub" or "poll"/)],
     ["a zero pollInterval", { pollInterval: 0 }, valueError(/"pollInterval".*integer from 1/)],
+    ["a non-boolean fair", { fair: 1 }, typeError(/"fair" option must be a boolean/)],
+    [
+      "fair mode on several nodes",
+      { fair: true, nodes: ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001", "redis://127.0.0.1:7002"] },
+      valueError(
+        /"fair" option must be false with 3 nodes: the fair queue .* live on one Redis.*Received true/,
+      ),
+    ],
   ];
   for (const [what, options, check] of bad) {
     it(`rejects ${what} at once`, () => {
@@ -114,6 +123,20 @@ describe("per-call options", () => {
       code: "ERR_INVALID_ARG_TYPE",
       message: /"signal" option must be an AbortSignal/,
     });
+  });
+
+  it("take fair from the call, else the manager, and refuse it per call on several nodes", () => {
+    assert.equal(resolveCallOptions("acquire", {}, defaults).fair, false);
+    assert.equal(resolveCallOptions("tryAcquire", { fair: true }, defaults).fair, true);
+    const fairManager = resolveManagerOptions({ fair: true });
+    assert.equal(resolveCallOptions("withLock", {}, fairManager).fair, true);
+    assert.equal(resolveCallOptions("withLock", { fair: false }, fairManager).fair, false);
+    const quorum = resolveManagerOptions({ nodes: ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"] });
+    assert.throws(() => resolveCallOptions("acquire", { fair: true }, quorum), {
+      code: "ERR_INVALID_ARG_VALUE",
+      message: /"fair" option must be false with 2 nodes/,
+    });
+    assert.equal(resolveCallOptions("acquire", { fair: false }, quorum).fair, false);
   });
 
   it("reject a maxHold shorter than the ttl", () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { drift, expiryOf, quorumOf, validityLeft } from "../../src/validity.js";
+import { drift, expiryOf, quorumOf, serverEventStart, validityLeft } from "../../src/validity.js";
 
 describe("Redlock arithmetic", () => {
   it("needs a strict majority: floor(N/2)+1", () => {
@@ -23,5 +23,14 @@ describe("Redlock arithmetic", () => {
 
   it("puts the expiry at start + ttl − drift", () => {
     assert.equal(expiryOf(10_000, 500), 500 + 10_000 - 102);
+  });
+
+  it("dates a server event no later than it can have happened on the client's clock", () => {
+    // Request sent at 1 000 ms; the server ran it at 5 000 000 µs and stamped the event 2 s later by its
+    // clock, which may run 1% fast: the event was at least 1 980 ms after the send.
+    assert.equal(serverEventStart(1_000, 5_000_000, 7_000_000), 1_000 + 1_980);
+    // An event stamped before the request ran moves back in full.
+    assert.equal(serverEventStart(1_000, 5_000_000, 4_500_000), 500);
+    assert.equal(serverEventStart(1_000, 5_000_000, 5_000_000), 1_000);
   });
 });

@@ -1,0 +1,58 @@
+--[[
+  Fair mode's attempt (one node only): takes the lock when it is free and nobody has waited longer, else
+  queues the caller (or refreshes its place) in arrival order. Also how a waiter finds out that the lock
+  was handed to it while it was not listening.
+
+  KEYS[1] the lock key
+  KEYS[2] the fencing counter key
+  KEYS[3] the queue (sorted set: waiter id -> arrival, server µs)
+  KEYS[4] the waiters (hash: waiter id -> "<expires ms>:<ttl>:<fencing>:<token>")
+  ARGV[1] the caller's token
+  ARGV[2] the TTL in milliseconds
+  ARGV[3] "1" to bump the fencing counter, "0" to leave it alone
+  ARGV[4] the caller's waiter id
+  ARGV[5] how long the caller's place stays without a refresh, in ms; "0": do not queue (tryAcquire)
+  ARGV[6] the channel hand-offs are announced on
+
+  Returns {1, fence, remaining TTL in ms, server time in µs} when the caller holds the lock (taken now, or
+          handed to it earlier; fence is 0 when fencing is off),
+          {0, remaining TTL in ms of the holder (-2: just handed to a waiter ahead), server time in µs}
+          when it does not (queued unless ARGV[5] is "0").
+]]
+--- @include "../lua-shared/queue.lua"
+
+local token, id = ARGV[1], ARGV[4]
+local nowUs = serverMicros()
+local nowMs = math.floor(nowUs / 1000)
+
+if redis.call('GET', KEYS[1]) == token then
+  dequeue(id)
+  local fence = 0
+  if ARGV[3] == '1' then fence = tonumber(redis.call('GET', KEYS[2])) or 0 end
+  return {1, fence, redis.call('PTTL', KEYS[1]), nowUs}
+end
+
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local head = liveHead(nowMs)
+  if not head or head == id then
+    redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+    dequeue(id)
+    local fence = 0
+    if ARGV[3] == '1' then fence = bumpFence(nowUs) end
+    return {1, fence, tonumber(ARGV[2]), nowUs}
+  end
+  -- Free, but someone has waited longer (the holder expired, or a non-fair holder released): theirs.
+  handOff(nowUs, ARGV[6])
+end
+
+if ARGV[5] ~= '0' then
+  if not redis.call('ZSCORE', KEYS[3], id) then
+    redis.call('ZADD', KEYS[3], nowUs, id)
+  end
+  local lifetime = tonumber(ARGV[5])
+  redis.call('HSET', KEYS[4], id, (nowMs + lifetime) .. ':' .. ARGV[2] .. ':' .. ARGV[3] .. ':' .. token)
+  -- Every place lasts this long at most, so once nobody refreshes, the whole queue goes away.
+  redis.call('PEXPIRE', KEYS[3], lifetime)
+  redis.call('PEXPIRE', KEYS[4], lifetime)
+end
+return {0, redis.call('PTTL', KEYS[1]), nowUs}

@@ -1,0 +1,52 @@
+-- Fair mode's queue, shared by fair/acquire.lua and fair/release.lua (pasted in by scripts/gen-lua.mjs).
+--   KEYS[1] the lock key          KEYS[2] the fencing counter key
+--   KEYS[3] the queue: a sorted set of waiter ids, scored by arrival (server time in µs)
+--   KEYS[4] the waiters: a hash of waiter id -> "<expires at, server ms>:<ttl ms>:<fencing 0|1>:<token>"
+-- A waiter id is public (it goes out in the hand-off message); the token, the right to release, never does.
+
+local function serverMicros()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- The same rule as mutex/acquire.lua: one more than before, and never below the server's clock in µs.
+local function bumpFence(nowUs)
+  local fence = math.max((tonumber(redis.call('GET', KEYS[2])) or 0) + 1, nowUs)
+  redis.call('SET', KEYS[2], string.format('%.0f', fence))
+  return fence
+end
+
+local function dequeue(id)
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('HDEL', KEYS[4], id)
+end
+
+-- The longest-waiting live waiter: id, ttl, fencing flag, token. Entries that expired (a waiter that
+-- crashed or stopped refreshing) are dropped on the way, so a vanished waiter never wedges the queue.
+local function liveHead(nowMs)
+  while true do
+    local id = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+    if not id then return nil end
+    local entry = redis.call('HGET', KEYS[4], id)
+    if entry then
+      local expires, ttl, fencing, token = string.match(entry, '^(%d+):(%d+):([01]):(.+)$')
+      if expires and tonumber(expires) > nowMs then return id, ttl, fencing, token end
+    end
+    dequeue(id)
+  end
+end
+
+-- Gives the free lock to the longest-waiting live waiter, bumps the fence for it, and tells it on the
+-- channel: "h:<id>:<fence>:<server time in µs>", so it holds the lock without another round trip.
+-- Returns true when someone was waiting.
+local function handOff(nowUs, channel)
+  local id, ttl, fencing, token = liveHead(math.floor(nowUs / 1000))
+  if not id then return false end
+  redis.call('SET', KEYS[1], token, 'PX', ttl)
+  dequeue(id)
+  local fence = 0
+  if fencing == '1' then fence = bumpFence(nowUs) end
+  redis.call('PUBLISH', channel,
+    'h:' .. id .. ':' .. string.format('%.0f', fence) .. ':' .. string.format('%.0f', nowUs))
+  return true
+end

@@ -1,0 +1,4 @@
+import { ioredisAdapter } from "../support/adapters.js";
+import { fairSuite } from "./fair.suite.js";
+
+fairSuite(ioredisAdapter);

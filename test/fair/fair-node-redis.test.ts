@@ -1,0 +1,4 @@
+import { nodeRedisAdapter } from "../support/adapters.js";
+import { fairSuite } from "./fair.suite.js";
+
+fairSuite(nodeRedisAdapter);
