@@ -1,17 +1,26 @@
 // `npm run bench [-- --quick]`: every library in one run, on redis-server nodes this script starts,
 // side by side. Prints markdown tables and writes JSON to bench/results/.
+import { fork } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import { type RedisNodes, startRedisNodes } from "../test/harness/redis-node.js";
-import { floor, type Library, quorumlock, redisSemaphore, redlock, sesameRedlock } from "./libraries.js";
+import { contend, HOLD_MS, type Hold, OUTSIDE_MS, systemNow } from "./contend.js";
+import {
+  CONTENDERS,
+  floor,
+  type Library,
+  quorumlock,
+  redisSemaphore,
+  redlock,
+  sesameRedlock,
+} from "./libraries.js";
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" } } });
 const SECONDS = values.quick ? 1.5 : 4;
 const WORKERS = 10;
-const HOLD_MS = 1;
-const OUTSIDE_MS = 1;
+/** Row (e): the workers split over this many processes. */
+const PROCESSES = 2;
 
 /** Calls served by the nodes since the last reset (INFO commandstats), scripts' inner calls included. */
 async function commands(urls: readonly string[], reset: boolean): Promise<number> {
@@ -48,34 +57,13 @@ async function uncontended(lib: Library, urls: readonly string[]) {
   return { library: lib.name, nodes: urls.length, opsPerSec: ops / SECONDS, errors };
 }
 
-async function contended(lib: Library, urls: readonly string[]) {
-  const key = `bench:busy:${lib.name}`;
-  await commands(urls, true);
-  const cpu = process.cpuUsage();
-  const until = performance.now() + SECONDS * 1000;
-  const holds: { worker: number; start: number; end: number; waited: number }[] = [];
-  let errors = 0;
-  await Promise.all(
-    Array.from({ length: WORKERS }, async (_, worker) => {
-      while (performance.now() < until) {
-        const asked = performance.now();
-        try {
-          const release = await lib.acquire(key);
-          const start = performance.now();
-          await sleep(HOLD_MS);
-          const end = performance.now();
-          holds.push({ worker, start, end, waited: start - asked });
-          await release();
-        } catch {
-          errors++;
-        }
-        await sleep(OUTSIDE_MS);
-      }
-    }),
-  );
-  const used = process.cpuUsage(cpu);
-  const calls = await commands(urls, false);
-  holds.sort((a, b) => a.start - b.start);
+/** Turns the holds of one contention run into its row. */
+function summarise(
+  library: string,
+  urls: readonly string[],
+  run: { holds: Hold[]; errors: number; requests: number; cpuMicros: number; calls: number },
+) {
+  const holds = [...run.holds].sort((a, b) => a.start - b.start);
   const waits = holds.map((h) => h.waited).sort((a, b) => a - b);
   const handoffs: number[] = [];
   let idle = 0;
@@ -87,7 +75,7 @@ async function contended(lib: Library, urls: readonly string[]) {
   handoffs.sort((a, b) => a - b);
   const per = Array.from({ length: WORKERS }, (_, w) => holds.filter((h) => h.worker === w).length);
   return {
-    library: lib.name,
+    library,
     nodes: urls.length,
     sectionsPerSec: holds.length / SECONDS,
     waitP50: pct(waits, 50),
@@ -97,11 +85,68 @@ async function contended(lib: Library, urls: readonly string[]) {
     handoffP99: pct(handoffs, 99),
     fewest: Math.min(...per),
     most: Math.max(...per),
-    commandsPerSection: calls / Math.max(holds.length, 1),
-    cpuMsPerSection: (used.user + used.system) / 1000 / Math.max(holds.length, 1),
-    errors,
+    requestsPerSection: run.requests / Math.max(holds.length, 1),
+    commandsPerSection: run.calls / Math.max(holds.length, 1),
+    cpuMsPerSection: run.cpuMicros / 1000 / Math.max(holds.length, 1),
+    errors: run.errors,
     longestIdleMs: idle,
   };
+}
+
+/** WORKERS loops in this process. */
+async function contended(id: string, urls: readonly string[]) {
+  const lib = CONTENDERS[id]!(urls);
+  try {
+    await lib.acquire("bench:warmup").then((release) => release());
+    await commands(urls, true);
+    const cpu = process.cpuUsage();
+    const until = systemNow() + SECONDS * 1000;
+    const { holds, errors, requests } = await contend(lib, `bench:busy:${id}`, WORKERS, until);
+    const used = process.cpuUsage(cpu);
+    const calls = await commands(urls, false);
+    return summarise(lib.name, urls, { holds, errors, requests, cpuMicros: used.user + used.system, calls });
+  } finally {
+    await lib.close();
+  }
+}
+
+/** The same WORKERS loops, split over PROCESSES worker processes that run in one window. */
+async function contendedAcross(id: string, urls: readonly string[]) {
+  const each = WORKERS / PROCESSES;
+  const script = new URL("./worker.ts", import.meta.url).pathname;
+  const children = Array.from({ length: PROCESSES }, (_, p) =>
+    fork(script, [id, urls.join(","), `bench:busy:2p:${id}`, String(each), String(p * each)], {
+      execArgv: ["--import", "tsx"],
+    }),
+  );
+  try {
+    const reports = children.map(
+      (child) =>
+        new Promise<{ name: string; holds: Hold[]; errors: number; requests: number; cpuMicros: number }>(
+          (resolve, reject) => {
+            child.on("message", (m) => {
+              if (m !== "ready") resolve(m as never);
+            });
+            child.on("exit", (code) => reject(new Error(`bench worker exited with ${code}`)));
+          },
+        ),
+    );
+    await Promise.all(children.map((child) => new Promise((resolve) => child.once("message", resolve))));
+    await commands(urls, true);
+    const until = systemNow() + SECONDS * 1000;
+    for (const child of children) child.send({ until });
+    const results = await Promise.all(reports);
+    const calls = await commands(urls, false);
+    return summarise(results[0]!.name, urls, {
+      holds: results.flatMap((r) => r.holds),
+      errors: results.reduce((n, r) => n + r.errors, 0),
+      requests: results.reduce((n, r) => n + r.requests, 0),
+      cpuMicros: results.reduce((n, r) => n + r.cpuMicros, 0),
+      calls,
+    });
+  } finally {
+    for (const child of children) child.kill("SIGKILL");
+  }
 }
 
 async function run<T>(
@@ -157,28 +202,31 @@ async function main(nodes1: RedisNodes, nodes5: RedisNodes) {
     results[label] = rows;
   }
 
-  for (const [label, urls] of [
+  const peers = ["redlock", "sesame-redlock", "redis-semaphore"];
+  for (const [label, urls, ids, across] of [
     [
       `(c) ${WORKERS} workers contend for one key (hold ${HOLD_MS} ms, ${OUTSIDE_MS} ms outside), 1 node`,
       one,
+      ["quorumlock", "quorumlock-fair", "quorumlock-poll", ...peers],
+      false,
     ],
-    [`(d) the same on 5 nodes`, five],
+    // Fair mode needs a single node: on 5 it is refused (see the README).
+    [`(d) the same on 5 nodes`, five, ["quorumlock", "quorumlock-poll", ...peers], false],
+    [
+      `(e) the same, the workers split over ${PROCESSES} processes, 1 node`,
+      one,
+      ["quorumlock", "quorumlock-fair", "quorumlock-poll", ...peers],
+      true,
+    ],
   ] as const) {
-    const libs = [
-      () => quorumlock(urls, "quorumlock (pub/sub)"),
-      () => quorumlock(urls, "quorumlock (poll)", { wakeup: "poll" }),
-      () => redlock(urls),
-      () => sesameRedlock(urls),
-      () => redisSemaphore(urls),
-    ];
     const rows = [];
-    for (const make of libs) rows.push(await run(make, urls, contended));
+    for (const id of ids) rows.push(await (across ? contendedAcross(id, urls) : contended(id, urls)));
     console.log(
-      `## ${label}\n\n| library | sections/s | wait p50 / p99 / max ms | handoff p50 / p99 ms | fewest … most per worker | commands/section | CPU ms/section | errors | longest idle ms |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
+      `## ${label}\n\n| library | sections/s | wait p50 / p99 / max ms | handoff p50 / p99 ms | fewest … most per worker | requests / commands per section | CPU ms/section | errors | longest idle ms |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
     );
     for (const r of rows) {
       console.log(
-        `| ${r.library} | ${f(r.sectionsPerSec, 0)} | ${f(r.waitP50)} / ${f(r.waitP99)} / ${f(r.waitMax, 0)} | ${f(r.handoffP50, 2)} / ${f(r.handoffP99, 2)} | ${r.fewest} … ${r.most} | ${f(r.commandsPerSection)} | ${f(r.cpuMsPerSection, 2)} | ${r.errors} | ${f(r.longestIdleMs, 0)} |`,
+        `| ${r.library} | ${f(r.sectionsPerSec, 0)} | ${f(r.waitP50)} / ${f(r.waitP99)} / ${f(r.waitMax, 0)} | ${f(r.handoffP50, 2)} / ${f(r.handoffP99, 2)} | ${r.fewest} … ${r.most} | ${f(r.requestsPerSection)} / ${f(r.commandsPerSection)} | ${f(r.cpuMsPerSection, 2)} | ${r.errors} | ${f(r.longestIdleMs, 0)} |`,
       );
     }
     console.log("");

@@ -54,7 +54,7 @@ export function floor(urls: readonly string[]): Library {
 export function quorumlock(
   urls: readonly string[],
   name: string,
-  options: { wakeup?: "pubsub" | "poll"; fencing?: boolean } = {},
+  options: { wakeup?: "pubsub" | "poll"; fencing?: boolean; fair?: boolean } = {},
 ): Library {
   const locks = new LockManager({ nodes: [...urls], ttl: TTL, wait: 30_000, ...options });
   return {
@@ -109,3 +109,13 @@ export function redisSemaphore(urls: readonly string[]): Library {
     close: () => closeAll(nodes),
   };
 }
+
+/** Every contender of the contention rows, by id, so that a worker process can make the same one. */
+export const CONTENDERS: Readonly<Record<string, (urls: readonly string[]) => Library>> = {
+  quorumlock: (urls) => quorumlock(urls, "quorumlock (pub/sub)"),
+  "quorumlock-fair": (urls) => quorumlock(urls, "quorumlock (fair)", { fair: true }),
+  "quorumlock-poll": (urls) => quorumlock(urls, "quorumlock (poll)", { wakeup: "poll" }),
+  redlock,
+  "sesame-redlock": sesameRedlock,
+  "redis-semaphore": redisSemaphore,
+};

@@ -9,7 +9,7 @@ import type { NodeOutcome } from "./errors.js";
 import { mutexKeys } from "./mutex/keys.js";
 import { newReleaseId, releaseMutex } from "./mutex/release.js";
 import { checkMs, checkResource, resolveManagerOptions } from "./options.js";
-import { type Verdict, vote } from "./quorum.js";
+import { type Abandoned, type Verdict, vote } from "./quorum.js";
 import { runScript } from "./script.js";
 import { quorumOf } from "./validity.js";
 
@@ -146,7 +146,7 @@ export class LockAdmin {
   }
 
   /** Asks every node and waits for all of them (each up to the timeout): an operator wants every answer. */
-  #onEach<T>(request: (conn: RedisConnection, abandoned: AbortSignal) => Promise<Verdict<T>>) {
+  #onEach<T>(request: (conn: RedisConnection, abandoned: Abandoned) => Promise<Verdict<T>>) {
     const { result } = vote(this.#nodes, request, {
       quorum: this.#nodes.length,
       timeout: this.#timeout,

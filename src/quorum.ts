@@ -36,18 +36,27 @@ export interface VoteResult<T> {
 export type Abandon = () => void;
 
 /**
+ * Set once the vote stops waiting for a request (timeout, abort, `abandon`). A plain flag rather than an
+ * AbortSignal: one is made per node per request, on the hot path, and only the NOSCRIPT fallback reads it.
+ */
+export interface Abandoned {
+  readonly aborted: boolean;
+}
+
+/**
  * Sends `request` to every node in parallel and counts the verdicts. Each request gets a signal that aborts
  * when the caller stops waiting for it (timeout, abort, or the vote decided without it and `abandon` called).
  */
 export function vote<T>(
   nodes: readonly RedisConnection[],
-  request: (conn: RedisConnection, abandoned: AbortSignal) => Promise<Verdict<T>>,
+  request: (conn: RedisConnection, abandoned: Abandoned) => Promise<Verdict<T>>,
   options: VoteOptions,
 ): { result: Promise<VoteResult<T>>; abandon: Abandon } {
   const n = nodes.length;
   const outcomes: NodeOutcome[] = nodes.map((c) => ({ node: c.label, status: "pending" }));
   const verdicts: (Verdict<T> | undefined)[] = new Array(n).fill(undefined);
-  const controllers = nodes.map(() => new AbortController());
+  const flags = nodes.map(() => ({ aborted: false }));
+  const giveUp: ((why: "timeout" | "abandoned") => void)[] = new Array(n);
   let ok = 0;
   let notOk = 0;
   let decided = false;
@@ -58,7 +67,10 @@ export function vote<T>(
     rejectResult = rej;
   });
   const abandon = () => {
-    for (const c of controllers) c.abort();
+    for (let i = 0; i < n; i++) {
+      flags[i]!.aborted = true;
+      giveUp[i]?.("abandoned");
+    }
   };
   const snapshot = (): VoteResult<T> => ({
     granted: ok >= options.quorum,
@@ -84,19 +96,19 @@ export function vote<T>(
   };
 
   const done = nodes.map(async (conn, i) => {
-    const controller = controllers[i]!;
+    const flag = flags[i]!;
     let timer: NodeJS.Timeout | undefined;
     const gaveUp = new Promise<"timeout" | "abandoned">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), options.timeout);
-      controller.signal.addEventListener("abort", () => resolve("abandoned"), { once: true });
+      giveUp[i] = resolve;
     });
     let outcome: NodeOutcome;
     let verdict: Verdict<T> | undefined;
     try {
-      const settled = await Promise.race([request(conn, controller.signal), gaveUp]);
+      const settled = await Promise.race([request(conn, flag), gaveUp]);
       if (settled === "abandoned") return;
       if (settled === "timeout") {
-        controller.abort();
+        flag.aborted = true;
         const error = new Error(`${conn.label} did not answer within ${options.timeout} ms`);
         outcome = { node: conn.label, status: "timeout", error };
       } else {

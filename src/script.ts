@@ -23,7 +23,7 @@ export async function runScript(
   script: LuaScript,
   keys: readonly string[],
   args: readonly (string | number)[],
-  abandoned?: AbortSignal,
+  abandoned?: { readonly aborted: boolean },
 ): Promise<unknown> {
   if (keys.length !== script.keys) {
     throw new Error(`Script ${script.name} takes ${script.keys} keys, got ${keys.length}`);

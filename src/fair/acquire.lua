@@ -25,14 +25,15 @@ local token, id = ARGV[1], ARGV[4]
 local nowUs = serverMicros()
 local nowMs = math.floor(nowUs / 1000)
 
-if redis.call('GET', KEYS[1]) == token then
+local holder = redis.call('GET', KEYS[1])
+if holder == token then
   dequeue(id)
   local fence = 0
   if ARGV[3] == '1' then fence = tonumber(redis.call('GET', KEYS[2])) or 0 end
   return {1, fence, redis.call('PTTL', KEYS[1]), nowUs}
 end
 
-if redis.call('EXISTS', KEYS[1]) == 0 then
+if not holder then
   local head = liveHead(nowMs)
   if not head or head == id then
     redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
@@ -46,9 +47,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
 end
 
 if ARGV[5] ~= '0' then
-  if not redis.call('ZSCORE', KEYS[3], id) then
-    redis.call('ZADD', KEYS[3], nowUs, id)
-  end
+  redis.call('ZADD', KEYS[3], 'NX', nowUs, id)
   local lifetime = tonumber(ARGV[5])
   redis.call('HSET', KEYS[4], id, (nowMs + lifetime) .. ':' .. ARGV[2] .. ':' .. ARGV[3] .. ':' .. token)
   -- Every place lasts this long at most, so once nobody refreshes, the whole queue goes away.

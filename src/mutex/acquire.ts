@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import type { LockContext } from "../context.js";
 import { LockAbortedError, LockUnavailableError, type NodeOutcome } from "../errors.js";
 import { type VoteResult, vote } from "../quorum.js";
@@ -9,8 +9,20 @@ import type { MutexKeys } from "./keys.js";
 import { releaseMutex } from "./release.js";
 import { acquire as acquireScript, fenceSync } from "./scripts.generated.js";
 
-/** 160 random bits: unguessable, so only the owner can release or extend. */
-export const newToken = (): string => randomBytes(20).toString("base64url");
+const TOKEN_BYTES = 20;
+/** Random bytes for the next 256 tokens, drawn in one call: one call per token cost ~10 µs per acquire. */
+const pool = Buffer.alloc(TOKEN_BYTES * 256);
+let used = pool.length;
+
+/** 160 random bits (CSPRNG): unguessable, so only the owner can release or extend. */
+export function newToken(): string {
+  if (used === pool.length) {
+    randomFillSync(pool);
+    used = 0;
+  }
+  used += TOKEN_BYTES;
+  return pool.toString("base64url", used - TOKEN_BYTES, used);
+}
 
 export type AttemptResult =
   | {

@@ -25,6 +25,8 @@ class Channel {
   refs = 0;
   /** Settles once the subscription was confirmed by the nodes that answered in time; says how many did. */
   ready: Promise<number> = Promise.resolve(0);
+  /** How many nodes confirmed, once `ready` has settled. */
+  confirmed: number | undefined;
   /** Waiters asleep on this channel, first come first woken. */
   readonly parked: Parked[] = [];
   /** Wake-ups that arrived while every waiter was busy attempting: the next to wait uses one at once. */
@@ -38,6 +40,8 @@ export interface PubSubOptions {
   readonly channelOf: (resource: string) => string;
   /** Bound on waiting for a subscription to be confirmed. */
   readonly nodeTimeout: number;
+  /** Confirmations from this many nodes are enough to wait on (the lock's quorum). */
+  readonly quorum: number;
   /** Re-check interval for a channel no node would subscribe to (e.g. SUBSCRIBE forbidden). */
   readonly fallbackInterval: number;
 }
@@ -79,6 +83,13 @@ export class PubSubStrategy implements WaitStrategy {
       if (slot) joined.fair.set(fairId!, slot);
       return joined;
     };
+    // A fair waiter joins a channel this process already listens on before its first attempt: a hand-off
+    // after that attempt cannot be missed, so it needs no second attempt once subscribed.
+    const listening = this.#channels.get(name)?.confirmed;
+    if (slot && listening !== undefined && listening > 0) {
+      channel = join();
+      subscribed = listening;
+    }
     return {
       before: async (deadline, signal) => {
         // Others of this process already contend for this lock: queue behind them here rather than in
@@ -159,9 +170,34 @@ export class PubSubStrategy implements WaitStrategy {
       this.#channels.set(name, channel);
       const subscribers = this.#subscriberSet();
       const timeout = this.#options.nodeTimeout;
-      channel.ready = Promise.allSettled(
-        subscribers.map((s) => withTimeout(s.subscribe(name), timeout)),
-      ).then((results) => results.filter((r) => r.status === "fulfilled").length);
+      const joined = channel;
+      // Settles once a quorum confirmed (a release deletes and publishes on at least a quorum, which overlaps
+      // it, so no release can be missed), or once every node answered or timed out: a frozen minority does
+      // not hold up every new waiter by the node timeout.
+      channel.ready = new Promise<number>((resolve) => {
+        let ok = 0;
+        let settled = 0;
+        const done = () => {
+          if (joined.confirmed !== undefined) return;
+          if (ok >= this.#options.quorum || settled === subscribers.length) {
+            joined.confirmed = ok;
+            resolve(ok);
+          }
+        };
+        for (const s of subscribers) {
+          withTimeout(s.subscribe(name), timeout).then(
+            () => {
+              ok++;
+              settled++;
+              done();
+            },
+            () => {
+              settled++;
+              done();
+            },
+          );
+        }
+      });
     }
     channel.refs++;
     return channel;
