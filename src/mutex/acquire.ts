@@ -46,7 +46,8 @@ export type AttemptResult =
   /** Too few nodes answered, or they answered too late for any validity to remain. */
   | { readonly kind: "unavailable"; readonly outcomes: readonly NodeOutcome[]; readonly detail?: string };
 
-type AcquireReply = { fence: number; pttl: number };
+/** `existed`: the node had a fencing counter before this attempt bumped it. */
+type AcquireReply = { fence: number; pttl: number; existed: boolean };
 
 /**
  * One Redlock attempt: take the key on every node in parallel; with a quorum, agree on the fence (second
@@ -71,10 +72,10 @@ export async function attemptMutex(
         [keys.lock, keys.fence],
         [token, ttl, fencing],
         abandoned,
-      )) as [number, number];
+      )) as [number, number, number?];
       return reply[0] === 1
-        ? { status: "ok", value: { fence: Number(reply[1]), pttl: 0 } }
-        : { status: "refused", value: { fence: 0, pttl: Number(reply[1]) } };
+        ? { status: "ok", value: { fence: Number(reply[1]), pttl: 0, existed: reply[2] !== 0 } }
+        : { status: "refused", value: { fence: 0, pttl: Number(reply[1]), existed: true } };
     },
     {
       quorum: ctx.quorum,
@@ -121,16 +122,27 @@ export async function attemptMutex(
     });
   };
 
-  let fence: number | undefined;
-  if (ctx.fencing) {
-    const fences = round.verdicts.flatMap((v) => (v?.status === "ok" ? [v.value.fence] : []));
-    fence = Math.max(...fences);
-    // The fence must be on a majority before anyone relies on it (see fence-sync.lua). Skip the round
-    // when a majority already reported exactly this value: always the case on a single node.
-    if (fences.filter((f) => f === fence).length < ctx.quorum) {
+  /**
+   * Writes `fence` back to a majority that still holds the lock. With `restore`, every node also reports its
+   * counter (all are waited for, up to the node timeout); when a node that does not hold this lock has seen
+   * a fence at least this high, the fence goes above it and that is written back instead. Returns the fence,
+   * or the failed attempt.
+   */
+  const writeBackFence = async (proposed: number, restore: boolean): Promise<number | AttemptResult> => {
+    let value = proposed;
+    for (let pass = 0; pass < 2; pass++) {
       const remaining = validityLeft(ttl, start, monotonicNow());
       if (remaining <= 0) return tooLate();
-      if (!(await syncFence(ctx, keys, token, fence, Math.min(ctx.nodeTimeout, remaining), signal))) {
+      const synced = await syncFence(
+        ctx,
+        keys,
+        token,
+        value,
+        Math.min(ctx.nodeTimeout, remaining),
+        signal,
+        restore && pass === 0,
+      );
+      if (!synced.granted) {
         if (validityLeft(ttl, start, monotonicNow()) <= 0) return tooLate();
         return failed({
           kind: "unavailable",
@@ -138,6 +150,26 @@ export async function attemptMutex(
           detail: "the fence could not be written to a majority",
         });
       }
+      if (!restore || synced.elsewhere < value) return value;
+      value = synced.elsewhere + 1;
+    }
+    return value;
+  };
+
+  let fence: number | undefined;
+  if (ctx.fencing) {
+    const granted = round.verdicts.flatMap((v) => (v?.status === "ok" ? [v.value] : []));
+    fence = Math.max(...granted.map((v) => v.fence));
+    // A granting node without a counter, next to one with a counter (so the resource is not new), restarted
+    // without its data: it may have been the only witness of the last fence in this majority. Restore it from
+    // every node first. (A resource new to every granting node costs nothing extra.)
+    const restore = granted.some((v) => !v.existed) && granted.some((v) => v.existed);
+    // The fence must be on a majority before anyone relies on it (see fence-sync.lua). Skip the round
+    // when a majority already reported exactly this value: always the case on a single node.
+    if (restore || granted.filter((v) => v.fence === fence).length < ctx.quorum) {
+      const synced = await writeBackFence(fence, restore);
+      if (typeof synced !== "number") return synced;
+      fence = synced;
     }
   }
 
@@ -152,19 +184,35 @@ async function syncFence(
   fence: number,
   timeout: number,
   signal: AbortSignal | undefined,
-): Promise<boolean> {
-  const { result, abandon } = vote(
+  everyNode: boolean,
+): Promise<{ granted: boolean; elsewhere: number }> {
+  const { result, abandon } = vote<number>(
     ctx.nodes,
     async (conn, abandoned) => {
-      const reply = await runScript(conn, fenceSync, [keys.lock, keys.fence], [token, fence], abandoned);
-      return { status: reply === 1 ? "ok" : "refused", value: null };
+      const reply = (await runScript(
+        conn,
+        fenceSync,
+        [keys.lock, keys.fence],
+        [token, fence],
+        abandoned,
+      )) as [number, number];
+      return { status: reply[0] === 1 ? "ok" : "refused", value: Number(reply[1]) };
     },
-    { quorum: ctx.quorum, timeout, signal, about: { operation: "fence-sync", key: keys.lock } },
+    {
+      quorum: ctx.quorum,
+      timeout,
+      signal,
+      waitForAll: everyNode,
+      about: { operation: "fence-sync", key: keys.lock },
+    },
   );
   try {
-    return (await result).granted;
+    const { granted, verdicts } = await result;
+    // The highest counter among the nodes that do not hold this lock (the holders now hold `fence`).
+    const elsewhere = Math.max(0, ...verdicts.flatMap((v) => (v?.status === "refused" ? [v.value] : [])));
+    return { granted, elsewhere };
   } catch {
-    return false; // aborted: the caller's abort check reports it
+    return { granted: false, elsewhere: 0 }; // aborted: the caller's abort check reports it
   } finally {
     abandon();
   }

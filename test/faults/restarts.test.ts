@@ -225,22 +225,27 @@ describe("restarts and the quarantine", () => {
     }
   });
 
-  for (const { ahead, rises } of [
-    { ahead: 0.9 * TTL, rises: true },
-    { ahead: 10_000, rises: false },
-  ]) {
+  for (const { ahead, witnesses, rises } of [
+    { ahead: 0.9 * TTL, witnesses: "busy", rises: true },
+    { ahead: 10_000, witnesses: "busy", rises: true },
+    { ahead: 10_000, witnesses: "frozen", rises: false },
+  ] as const) {
     it(
-      rises
-        ? "fences keep rising through a restart of the only node that had the last fence, when server clocks agree within the quarantine"
-        : "(limit) a server clock ahead by more than the quarantine can make fences fall after such a restart",
+      !rises
+        ? "(limit) with the other witnesses of the last fence frozen too, only the clock floor is left: a server clock ahead by more than the quarantine makes the fence fall"
+        : ahead < TTL
+          ? "fences keep rising through a restart of the only node that had the last fence in the next majority (server clocks within the quarantine)"
+          : "a restarted node's counter is restored from the others: fences keep rising even when server clocks disagree by more than the quarantine",
       T,
       async () => {
-        const name = `fence-floor-${ahead}`;
+        const name = `fence-floor-${ahead}-${witnesses}`;
         const { fence: fenceKey } = keysOf(name);
         const options = { ttl: TTL, wait: 0, nodeTimeout: 800, quarantine: TTL };
         const { locks, close } = spiedManager(fences.urls, options);
         const d = direct.fences!;
         try {
+          // Every node has taken part before, so every node has a counter.
+          await (await locks.tryAcquire(name))!.release();
           // Nodes 0, 1 and 2 hand out fences from a clock `ahead` ms fast; 3 and 4 are busy meanwhile.
           const [seconds = 0, micros = 0] = (await d[0]!.time()).map(Number);
           const fast = seconds * 1e6 + micros + ahead * 1000;
@@ -251,12 +256,23 @@ describe("restarts and the quarantine", () => {
           await first.release();
           await fences.restart(0);
           await fences.aged(TTL);
-          // The next majority shares only the restarted node with the last one.
-          await occupy(d, [1, 2], name, 10_000);
-          const second = (await locks.tryAcquire(name))!;
+          // The next majority shares only the restarted node with the last one; the other two witnesses of
+          // the last fence (1 and 2) are busy, or frozen so that they cannot tell what they saw.
+          if (witnesses === "busy") await occupy(d, [1, 2], name, 10_000);
+          else for (const i of [1, 2]) fences.nodes[i]!.pause();
+          let second: Lease | null;
+          try {
+            second = await locks.tryAcquire(name);
+          } finally {
+            for (const i of [1, 2]) fences.nodes[i]!.resume();
+          }
           assert.ok(second, "0, 3 and 4 grant it");
           if (rises) assert.ok(second.fence! > first.fence!, `${second.fence} must exceed ${first.fence}`);
           else assert.ok(second.fence! < first.fence!, "outside the model: the floor is the server's clock");
+          if (witnesses === "busy" && ahead > TTL) {
+            const counters = await Promise.all(d.map((c) => c.get(fenceKey)));
+            assert.equal(Number(counters[0]), second.fence, "the restarted node has the restored fence");
+          }
           await second.release();
           await Promise.all([1, 2].map((i) => d[i]!.del(keysOf(name).lock)));
         } finally {
