@@ -1,4 +1,5 @@
 import { randomFillSync } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { LockContext } from "../context.js";
 import { LockAbortedError, LockUnavailableError, type NodeOutcome } from "../errors.js";
 import { type VoteResult, vote } from "../quorum.js";
@@ -37,11 +38,15 @@ export type AttemptResult =
        */
       readonly done: readonly Promise<void>[];
     }
-  /** Held by someone else. `retryAfter`: the holder's shortest remaining TTL seen, when known. */
+  /**
+   * Held by someone else. `retryAfter`: the holder's shortest remaining TTL seen, when known. `split`: this
+   * attempt took some nodes but not a quorum (racing contenders split the vote, and nobody may hold it).
+   */
   | {
       readonly kind: "busy";
       readonly retryAfter: number | undefined;
       readonly outcomes: readonly NodeOutcome[];
+      readonly split?: boolean;
     }
   /** Too few nodes answered, or they answered too late for any validity to remain. */
   | { readonly kind: "unavailable"; readonly outcomes: readonly NodeOutcome[]; readonly detail?: string };
@@ -110,6 +115,7 @@ export async function attemptMutex(
       kind: "busy",
       retryAfter: ttls.length ? Math.min(...ttls) : undefined,
       outcomes: round.outcomes,
+      split: round.outcomes.some((o) => o.status === "ok"),
     });
   }
 
@@ -276,6 +282,7 @@ export async function acquireMutex(
     }
     for (;;) {
       let attempt: AttemptResult;
+      const tried = monotonicNow();
       try {
         attempt = await attemptMutex(ctx, keys, token, ttl, signal);
       } catch (reason) {
@@ -292,6 +299,13 @@ export async function acquireMutex(
       }
       if (monotonicNow() >= deadline) return attempt;
       try {
+        if (attempt.split) {
+          // Contenders that raced in step split the vote, and each one's cleanup wakes the others at once: they
+          // would race in step again. A random pause, on the scale of the attempt just made, sets them apart.
+          const pause = Math.random() * Math.max(2, monotonicNow() - tried);
+          await sleep(Math.min(pause, deadline - monotonicNow()), undefined, { signal });
+          continue;
+        }
         await waiter.next(attempt.retryAfter, deadline, signal);
       } catch (reason) {
         if (signal?.aborted) throw new LockAbortedError(resource, signal.reason);

@@ -117,9 +117,9 @@ export class PubSubStrategy implements WaitStrategy {
             Math.min(this.#options.nodeTimeout, deadline - monotonicNow()),
             signal,
           );
-          return slot?.message;
+          return take(slot);
         }
-        if (slot?.message !== undefined) return slot.message;
+        if (slot?.message !== undefined) return take(slot);
         if (channel.unclaimed > 0) {
           channel.unclaimed--;
           return undefined;
@@ -127,7 +127,7 @@ export class PubSubStrategy implements WaitStrategy {
         const recheck = subscribed > 0 ? RECHECK_MS : this.#options.fallbackInterval;
         const untilFree = retryAfter === undefined ? recheck : retryAfter + 1;
         await park(channel, Math.min(untilFree, recheck, deadline - monotonicNow()), signal, slot);
-        return slot?.message;
+        return take(slot);
       },
       end: () => {
         const left = (this.#contenders.get(name) ?? 1) - 1;
@@ -236,6 +236,13 @@ export class PubSubStrategy implements WaitStrategy {
       channel.unclaimed = channel.refs;
     }
   }
+}
+
+/** The hand-off message a fair waiter received, once: a second look finds nothing. */
+function take(slot: FairSlot | undefined): string | undefined {
+  const message = slot?.message;
+  if (slot) slot.message = undefined;
+  return message;
 }
 
 /**

@@ -74,9 +74,7 @@ describe("frozen nodes", () => {
         while (progress(workers) < 10) await sleep(50);
         const mark = progress(workers);
         frozen.pause();
-        // Longer than the TTL; long enough that the count does not hang on a few slow attempts (each busy
-        // attempt waits up to the node timeout for the frozen node's cleanup).
-        await sleep(TTL + 2_000);
+        await sleep(TTL + 500);
         const whileFrozen = progress(workers) - mark;
         frozen.resume();
         const log = new HoldLog();
