@@ -130,7 +130,7 @@ export async function attemptMutex(
 
   /**
    * Writes `fence` back to a majority that still holds the lock. With `restore`, every node also reports its
-   * counter (all are waited for, up to the node timeout); when a node that does not hold this lock has seen
+   * counter (all are waited for, up to the node timeout or half the validity left); when a node that does not hold this lock has seen
    * a fence at least this high, the fence goes above it and that is written back instead. Returns the fence,
    * or the failed attempt.
    */
@@ -139,14 +139,16 @@ export async function attemptMutex(
     for (let pass = 0; pass < 2; pass++) {
       const remaining = validityLeft(ttl, start, monotonicNow());
       if (remaining <= 0) return tooLate();
+      // Waiting for every node must not eat the validity: give the slow ones half of what is left.
+      const everyNode = restore && pass === 0;
       const synced = await syncFence(
         ctx,
         keys,
         token,
         value,
-        Math.min(ctx.nodeTimeout, remaining),
+        Math.max(1, Math.min(ctx.nodeTimeout, everyNode ? remaining / 2 : remaining)),
         signal,
-        restore && pass === 0,
+        everyNode,
       );
       if (!synced.granted) {
         if (validityLeft(ttl, start, monotonicNow()) <= 0) return tooLate();
