@@ -27,13 +27,15 @@ describe("split votes", () => {
     "two clients that split the vote in step do not keep splitting it: both get the lock, one after the other",
     T,
     async () => {
+      const options = { ttl: 3_000, nodeTimeout: 300, wait: 8_000 };
+      const a = new LockManager({ nodes: proxies.a.map((p) => p.url), ...options });
+      const b = new LockManager({ nodes: proxies.b.map((p) => p.url), ...options });
+      // Connected, and the scripts loaded, before the delays: the rounds below are about the vote alone.
+      for (const locks of [a, b]) await (await locks.acquire("split:warm-up")).release();
       // a is late to nodes 2 and 3, b to nodes 0 and 1; node 4 answers nobody.
       for (const i of [2, 3]) proxies.a[i]!.setMode({ kind: "delay", ms: DELAY_MS });
       for (const i of [0, 1]) proxies.b[i]!.setMode({ kind: "delay", ms: DELAY_MS });
       for (const p of [proxies.a[4]!, proxies.b[4]!]) p.setMode({ kind: "blackhole" });
-      const options = { ttl: 3_000, nodeTimeout: 200, wait: 8_000 };
-      const a = new LockManager({ nodes: proxies.a.map((p) => p.url), ...options });
-      const b = new LockManager({ nodes: proxies.b.map((p) => p.url), ...options });
       try {
         for (let round = 0; round < 5; round++) {
           const resource = `split:${round}`;
