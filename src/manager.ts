@@ -70,6 +70,7 @@ export class LockManager {
         : new PubSubStrategy(this.#nodes, {
             channelOf: (resource) => mutexKeys(this.#options.prefix, resource).channel,
             nodeTimeout: this.#options.nodeTimeout,
+            quorum: this.#context.quorum,
             fallbackInterval: this.#options.pollInterval,
           });
   }

@@ -37,3 +37,18 @@ export interface Subscriber {
   unsubscribe(channel: string): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * Runs subscription changes one at a time, each once the previous one settled, in call order. Both drivers
+ * need it: node-redis can skip a SUBSCRIBE issued while an UNSUBSCRIBE of the same channel is pending, and
+ * ioredis sends an UNSUBSCRIBE issued during its connection handshake at once but a SUBSCRIBE issued before
+ * the socket existed only after the handshake, so the channel stays subscribed.
+ */
+export function oneAtATime(after: Promise<unknown> = Promise.resolve()) {
+  let queue = after.catch(() => {});
+  return (change: () => Promise<unknown>): Promise<void> => {
+    const run = queue.then(change);
+    queue = run.catch(() => {});
+    return run.then(() => {});
+  };
+}

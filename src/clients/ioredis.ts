@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from "ioredis";
-import type { RedisConnection, Subscriber, SubscriberEvents } from "./connection.js";
+import { oneAtATime, type RedisConnection, type Subscriber, type SubscriberEvents } from "./connection.js";
 
 /** Options the manager sets on connections it opens itself (injected clients keep their own). */
 const OWNED_DEFAULTS: RedisOptions = {
@@ -68,13 +68,10 @@ export class IORedisConnection implements RedisConnection {
       if (connected) events.reconnected();
       connected = true;
     });
+    const serial = oneAtATime();
     return {
-      subscribe: async (channel) => {
-        await sub.subscribe(channel);
-      },
-      unsubscribe: async (channel) => {
-        await sub.unsubscribe(channel);
-      },
+      subscribe: (channel) => serial(() => sub.subscribe(channel)),
+      unsubscribe: (channel) => serial(() => sub.unsubscribe(channel)),
       close: async () => sub.disconnect(),
     };
   }

@@ -1,4 +1,4 @@
-import type { RedisConnection, Subscriber, SubscriberEvents } from "./connection.js";
+import { oneAtATime, type RedisConnection, type Subscriber, type SubscriberEvents } from "./connection.js";
 
 /**
  * The part of a node-redis (`redis` package) client that quorumlock uses. Typed by shape so that the
@@ -66,14 +66,7 @@ export class NodeRedisConnection implements RedisConnection {
     const ready = sub.connect();
     ready.catch(() => {});
     const listener = (payload: string, channel: string) => events.message(channel, payload);
-    // One change at a time: node-redis can skip a SUBSCRIBE issued while an UNSUBSCRIBE of the same
-    // channel is still pending, leaving the channel unsubscribed.
-    let queue: Promise<unknown> = ready;
-    const serial = (change: () => Promise<unknown>): Promise<void> => {
-      const run = queue.then(change, change);
-      queue = run.catch(() => {});
-      return run.then(() => {});
-    };
+    const serial = oneAtATime(ready);
     return {
       subscribe: (channel) => serial(() => sub.subscribe(channel, listener)),
       unsubscribe: (channel) => serial(() => sub.unsubscribe(channel, listener)),

@@ -40,6 +40,8 @@ export interface PubSubOptions {
   readonly channelOf: (resource: string) => string;
   /** Bound on waiting for a subscription to be confirmed. */
   readonly nodeTimeout: number;
+  /** Confirmations from this many nodes are enough to wait on (the lock's quorum). */
+  readonly quorum: number;
   /** Re-check interval for a channel no node would subscribe to (e.g. SUBSCRIBE forbidden). */
   readonly fallbackInterval: number;
 }
@@ -169,13 +171,32 @@ export class PubSubStrategy implements WaitStrategy {
       const subscribers = this.#subscriberSet();
       const timeout = this.#options.nodeTimeout;
       const joined = channel;
-      // Waits for every node (each up to the node timeout). Going on once a quorum had confirmed was tried
-      // and left a channel subscribed on one node in a CI run (not explained yet), so it waits for all.
-      channel.ready = Promise.allSettled(
-        subscribers.map((s) => withTimeout(s.subscribe(name), timeout)),
-      ).then((results) => {
-        joined.confirmed = results.filter((r) => r.status === "fulfilled").length;
-        return joined.confirmed;
+      // Settles once a quorum confirmed (a release deletes and publishes on at least a quorum, which overlaps
+      // it, so no release can be missed), or once every node answered or timed out: a frozen minority does
+      // not hold up every new waiter by the node timeout.
+      channel.ready = new Promise<number>((resolve) => {
+        let ok = 0;
+        let settled = 0;
+        const done = () => {
+          if (joined.confirmed !== undefined) return;
+          if (ok >= this.#options.quorum || settled === subscribers.length) {
+            joined.confirmed = ok;
+            resolve(ok);
+          }
+        };
+        for (const s of subscribers) {
+          withTimeout(s.subscribe(name), timeout).then(
+            () => {
+              ok++;
+              settled++;
+              done();
+            },
+            () => {
+              settled++;
+              done();
+            },
+          );
+        }
       });
     }
     channel.refs++;
