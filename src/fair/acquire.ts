@@ -106,7 +106,8 @@ export async function acquireFair(
           acquired = lease(start, Number(fence));
           return acquired;
         }
-        // Too little validity left to use: the next attempt finds the lock ours and passes it on.
+        // Dated too conservatively to use (a stale clock mark): the next attempt finds the lock ours and dates
+        // the lease from the TTL the server says is left.
       }
     }
   } finally {
