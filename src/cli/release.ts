@@ -41,7 +41,7 @@ Example:
   quorumlock break nightly-report --yes`;
 
 export async function release(argv: string[]): Promise<number> {
-  const { values, positionals } = parse("release", argv, {
+  const { values, positionals } = parse("release", tokenValue(argv), {
     token: { type: "string" },
     json: { type: "boolean" },
   });
@@ -68,6 +68,16 @@ export async function breakLock(argv: string[]): Promise<number> {
     throw usageError("break", "break deletes the lock whoever holds it: add --yes if you mean it");
   const result = await withAdmin({ nodes: nodes("break", values.nodes) }, (admin) => admin.break(resource));
   return report(result, "broken", "there was no lock", { json: values.json === true });
+}
+
+/**
+ * `--token <token>` as `--token=<token>`: tokens are base64url, so one in 64 begins with "-", which parseArgs
+ * would otherwise refuse as an ambiguous value.
+ */
+function tokenValue(argv: string[]): string[] {
+  const i = argv.indexOf("--token");
+  if (i < 0 || i + 1 >= argv.length || argv[i + 1] === "--") return argv;
+  return [...argv.slice(0, i), `--token=${argv[i + 1]}`, ...argv.slice(i + 2)];
 }
 
 function help(text: string): number {

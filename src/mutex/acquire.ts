@@ -130,38 +130,35 @@ export async function attemptMutex(
 
   /**
    * Writes `fence` back to a majority that still holds the lock. With `restore`, every node also reports its
-   * counter (all are waited for, up to the node timeout or half the validity left); when a node that does not hold this lock has seen
-   * a fence at least this high, the fence goes above it and that is written back instead. Returns the fence,
-   * or the failed attempt.
+   * counter (all are waited for, up to the node timeout or half the validity left); when a node that does not
+   * hold this lock has seen a fence at least this high, the fence goes above it and that is written back
+   * instead. A round that fell short only because nodes were slow is tried once more while validity is left (a
+   * client starved of CPU sees its timers fire before the replies already waiting on its sockets). Returns the
+   * fence, or the failed attempt.
    */
   const writeBackFence = async (proposed: number, restore: boolean): Promise<number | AttemptResult> => {
     let value = proposed;
-    for (let pass = 0; pass < 2; pass++) {
+    let everyNode = restore;
+    let retries = 1;
+    for (;;) {
       const remaining = validityLeft(ttl, start, monotonicNow());
       if (remaining <= 0) return tooLate();
       // Waiting for every node must not eat the validity: give the slow ones half of what is left.
-      const everyNode = restore && pass === 0;
-      const synced = await syncFence(
-        ctx,
-        keys,
-        token,
-        value,
-        Math.max(1, Math.min(ctx.nodeTimeout, everyNode ? remaining / 2 : remaining)),
-        signal,
-        everyNode,
-      );
+      const timeout = Math.max(1, Math.min(ctx.nodeTimeout, everyNode ? remaining / 2 : remaining));
+      const synced = await syncFence(ctx, keys, token, value, timeout, signal, everyNode);
       if (!synced.granted) {
         if (validityLeft(ttl, start, monotonicNow()) <= 0) return tooLate();
+        if (synced.refused <= ctx.nodes.length - ctx.quorum && retries-- > 0 && !signal?.aborted) continue;
         return failed({
           kind: "unavailable",
           outcomes: round.outcomes,
           detail: "the fence could not be written to a majority",
         });
       }
-      if (!restore || synced.elsewhere < value) return value;
+      if (!everyNode || synced.elsewhere < value) return value;
       value = synced.elsewhere + 1;
+      everyNode = false;
     }
-    return value;
   };
 
   let fence: number | undefined;
@@ -193,7 +190,7 @@ async function syncFence(
   timeout: number,
   signal: AbortSignal | undefined,
   everyNode: boolean,
-): Promise<{ granted: boolean; elsewhere: number }> {
+): Promise<{ granted: boolean; elsewhere: number; refused: number }> {
   const { result, abandon } = vote<number>(
     ctx.nodes,
     async (conn, abandoned) => {
@@ -217,10 +214,10 @@ async function syncFence(
   try {
     const { granted, verdicts } = await result;
     // The highest counter among the nodes that do not hold this lock (the holders now hold `fence`).
-    const elsewhere = Math.max(0, ...verdicts.flatMap((v) => (v?.status === "refused" ? [v.value] : [])));
-    return { granted, elsewhere };
+    const others = verdicts.flatMap((v) => (v?.status === "refused" ? [v.value] : []));
+    return { granted, elsewhere: Math.max(0, ...others), refused: others.length };
   } catch {
-    return { granted: false, elsewhere: 0 }; // aborted: the caller's abort check reports it
+    return { granted: false, elsewhere: 0, refused: 0 }; // aborted: the caller's abort check reports it
   } finally {
     abandon();
   }

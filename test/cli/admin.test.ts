@@ -98,6 +98,10 @@ describe("quorumlock status / release / break", () => {
       const wrong = await cli(["release", resource, "--token", "not-it", ...nodes]);
       assert.equal(wrong.code, 0);
       assert.match(wrong.out, /released on 0 of 3 nodes \(no lock with this token/);
+      // One token in 64 begins with "-": it is still the value of --token, not a flag.
+      const dash = await cli(["release", resource, "--token", "-Ab_c", ...nodes]);
+      assert.equal(dash.code, 0, dash.err);
+      assert.match(dash.out, /released on 0 of 3 nodes/);
       assert.ok(lease.valid);
       assert.match((await cli(["status", resource, ...nodes])).out, /is HELD/);
       const right = await cli(["release", resource, "--token", lease.token, ...nodes, "--json"]);
