@@ -11,12 +11,13 @@ export interface CallOptions {
 }
 
 /**
- * acquire: its `wait`, then one last attempt: the vote and the fence write-back (each bounded by the node
- * timeout, capped at the TTL) and, if it fails, the cleanup (bounded by the node timeout).
+ * acquire: its `wait`, then one last attempt: the vote (bounded by the node timeout, capped at the TTL), at most
+ * three fence write-back rounds (one retried when nodes were only slow, and the restore's second round), each
+ * bounded by the node timeout and all ending within the TTL, and, if it fails, the cleanup (the node timeout).
  */
 export function acquireBound(o: CallOptions): number {
   const round = Math.min(o.nodeTimeout, o.ttl);
-  return o.wait + 2 * round + o.nodeTimeout;
+  return o.wait + round + Math.min(3 * round, o.ttl) + o.nodeTimeout;
 }
 
 /** release waits for every node up to the node timeout. */
