@@ -178,30 +178,26 @@ export class LockManager {
     }
     const leases = this.#leases;
     const strategy = this.#strategy;
+    /** Compare-and-delete (fair: and hand on to the next waiter), announced as release `id`. */
+    const free = (id: string) =>
+      call.fair
+        ? releaseFair(context, keys, token, { id })
+        : releaseMutex(context, keys, token, { after: result.done, id });
     const driver: LeaseDriver = {
       quorum: context.quorum,
       extend: async (ttl) =>
         extendMutex(context, keys, token, checkCoveredTtl(ttl, this.#options.quarantine)),
       release: async () => {
         const id = newReleaseId();
-        if (call.fair) {
-          const outcome = await releaseFair(context, keys, token, { id });
-          if (!outcome.handedOff) strategy.released(resource, id);
-          return outcome;
-        }
-        const outcome = await releaseMutex(context, keys, token, { after: result.done, id });
-        strategy.released(resource, id);
+        const outcome = await free(id);
+        // A fair release that handed the lock on has nobody in this process to wake.
+        if (!("handedOff" in outcome && outcome.handedOff)) strategy.released(resource, id);
         return outcome;
       },
       ended(lease, how) {
         leases.delete(lease);
         // A lost lease may still sit on some nodes (the drift margin, a late extension): free them early.
-        if (how !== "lost") return;
-        context.track(
-          call.fair
-            ? releaseFair(context, keys, token, { id: newReleaseId() })
-            : releaseMutex(context, keys, token, { after: result.done }),
-        );
+        if (how === "lost") context.track(free(newReleaseId()));
       },
     };
     const lease = new Lease({
