@@ -7,7 +7,10 @@ export type ExtendResult =
   | { readonly kind: "extended"; readonly start: number }
   /** A quorum is certainly gone: enough nodes said the key is missing or someone else's. */
   | { readonly kind: "lost"; readonly outcomes: readonly NodeOutcome[] }
-  /** Too few nodes answered (or too late) to know; the lease keeps the validity it had. */
+  /**
+   * Too few nodes answered (or too late) to know; the lease keeps the validity it had, cut to the new TTL
+   * from the moment the request went out when that is shorter.
+   */
   | { readonly kind: "unavailable"; readonly outcomes: readonly NodeOutcome[]; readonly detail?: string };
 
 /** How a lease talks to its primitive (mutex today; semaphores and read-write locks later). */
@@ -117,7 +120,9 @@ export class Lease implements AsyncDisposable {
    * Extends the lease to `ttl` ms from now (default: the TTL it was acquired with) on a quorum.
    * Never re-creates an expired lock, and never reaches past `maxHold` (the TTL is shortened to end there).
    * @throws {LockLostError} the lease is no longer valid, or a quorum says it is no longer held.
-   * @throws {LockUnavailableError} too few nodes answered; the lease keeps the validity it had.
+   * @throws {LockUnavailableError} too few nodes answered. The lease keeps the validity it had, or less when
+   * `ttl` was shorter than what was left: nodes may apply the shorter TTL late, so validity then ends no later
+   * than `ttl` from the call.
    */
   extend(ttl: number = this.#ttl): Promise<void> {
     try {
@@ -178,18 +183,28 @@ export class Lease implements AsyncDisposable {
       this.#lose("it reached its maxHold", []);
       return { kind: "lost", outcomes: [] };
     }
+    const sent = monotonicNow();
     const result = await this.#driver.extend(ttl);
     // A lease whose validity ended while the extension was on its way stays ended, even if no timer or reader
     // has noticed yet: its signal must not abort later than its validity, nor a late reply revive it.
     this.#checkExpiry();
     if (this.#state !== "held") return { kind: "lost", outcomes: [] };
     if (result.kind === "extended") {
-      if (ttl === requested) this.#ttl = ttl;
+      // The TTL asked for, not the one capped by maxHold: later extensions are capped anyway, and the capped
+      // value would make the next automatic extension shorten the keys again.
+      this.#ttl = requested;
       this.#expiresAt = expiryOf(ttl, result.start);
       this.#armExpiry();
       emit.extended({ resource: this.resource, fence: this.fence, ttl, automatic });
     } else if (result.kind === "lost") {
       this.#lose("a quorum of nodes no longer holds it", result.outcomes);
+    } else if (expiryOf(ttl, sent) < this.#expiresAt) {
+      // Unconfirmed, but any node may have applied it, or still apply it late: a shorter TTL there must not
+      // leave this lease outliving its keys. Nothing applied it before it was sent.
+      this.#expiresAt = expiryOf(ttl, sent);
+      this.#checkExpiry();
+      if (this.#state !== "held") return { kind: "lost", outcomes: result.outcomes };
+      this.#armExpiry();
     }
     return result;
   }
