@@ -130,9 +130,8 @@ export async function attemptMutex(
 
   /**
    * Writes `fence` back to a majority that still holds the lock. With `restore`, every node also reports its
-   * counter (all are waited for, up to the node timeout or half the validity left); when a node that does not
-   * hold this lock has seen a fence at least this high, the fence goes above it and that is written back
-   * instead. A round that fell short only because nodes were slow is tried once more while validity is left (a
+   * counter (all are waited for, up to the node timeout or half the validity left), holder or not; when any of
+   * them has seen a fence at least this high, the fence goes above it and that is written back instead. A round that fell short only because nodes were slow is tried once more while validity is left (a
    * client starved of CPU sees its timers fire before the replies already waiting on its sockets). Returns the
    * fence, or the failed attempt.
    */
@@ -155,8 +154,8 @@ export async function attemptMutex(
           detail: "the fence could not be written to a majority",
         });
       }
-      if (!everyNode || synced.elsewhere < value) return value;
-      value = synced.elsewhere + 1;
+      if (!everyNode || synced.above <= value) return value;
+      value = synced.above;
       everyNode = false;
     }
   };
@@ -165,10 +164,11 @@ export async function attemptMutex(
   if (ctx.fencing) {
     const granted = round.verdicts.flatMap((v) => (v?.status === "ok" ? [v.value] : []));
     fence = Math.max(...granted.map((v) => v.fence));
-    // A granting node without a counter, next to one with a counter (so the resource is not new), restarted
-    // without its data: it may have been the only witness of the last fence in this majority. Restore it from
-    // every node first. (A resource new to every granting node costs nothing extra.)
-    const restore = granted.some((v) => !v.existed) && granted.some((v) => v.existed);
+    // A granting node without a counter may have restarted without its data, and it may have been the only
+    // witness of the last fence in this majority: ask every node first. That the other granting nodes have no
+    // counter either proves nothing (they may never have seen the resource, while the witnesses refuse or are
+    // slow), so this also runs for the first acquisition of a resource. One node has nobody to ask.
+    const restore = ctx.nodes.length > 1 && granted.some((v) => !v.existed);
     // The fence must be on a majority before anyone relies on it (see fence-sync.lua). Skip the round
     // when a majority already reported exactly this value: always the case on a single node.
     if (restore || granted.filter((v) => v.fence === fence).length < ctx.quorum) {
@@ -190,7 +190,7 @@ async function syncFence(
   timeout: number,
   signal: AbortSignal | undefined,
   everyNode: boolean,
-): Promise<{ granted: boolean; elsewhere: number; refused: number }> {
+): Promise<{ granted: boolean; above: number; refused: number }> {
   const { result, abandon } = vote<number>(
     ctx.nodes,
     async (conn, abandoned) => {
@@ -213,11 +213,18 @@ async function syncFence(
   );
   try {
     const { granted, verdicts } = await result;
-    // The highest counter among the nodes that do not hold this lock (the holders now hold `fence`).
-    const others = verdicts.flatMap((v) => (v?.status === "refused" ? [v.value] : []));
-    return { granted, elsewhere: Math.max(0, ...others), refused: others.length };
+    // The lowest fence above every counter reported. A node that does not hold this lock may have handed out its
+    // counter as someone's fence: one more. A holder's counter was bumped for this lease by its acquire (it may
+    // have granted late, after the first round settled), so it is already above what that node had seen.
+    let above = 0;
+    let refused = 0;
+    for (const v of verdicts) {
+      if (v?.status === "refused") refused++;
+      if (v) above = Math.max(above, v.status === "refused" ? v.value + 1 : v.value);
+    }
+    return { granted, above, refused };
   } catch {
-    return { granted: false, elsewhere: 0, refused: 0 }; // aborted: the caller's abort check reports it
+    return { granted: false, above: 0, refused: 0 }; // aborted: the caller's abort check reports it
   } finally {
     abandon();
   }

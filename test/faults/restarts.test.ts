@@ -225,9 +225,11 @@ describe("restarts and the quarantine", () => {
     }
   });
 
-  for (const { ahead, witnesses, rises } of [
+  for (const { ahead, witnesses, rises, fresh = false } of [
     { ahead: 0.9 * TTL, witnesses: "busy", rises: true },
     { ahead: 10_000, witnesses: "busy", rises: true },
+    { ahead: 10_000, witnesses: "slow", rises: true },
+    { ahead: 10_000, witnesses: "busy", rises: true, fresh: true },
     { ahead: 10_000, witnesses: "frozen", rises: false },
   ] as const) {
     it(
@@ -235,10 +237,14 @@ describe("restarts and the quarantine", () => {
         ? "(limit) with the other witnesses of the last fence frozen too, only the clock floor is left: a server clock ahead by more than the quarantine makes the fence fall"
         : ahead < TTL
           ? "fences keep rising through a restart of the only node that had the last fence in the next majority (server clocks within the quarantine)"
-          : "a restarted node's counter is restored from the others: fences keep rising even when server clocks disagree by more than the quarantine",
+          : witnesses === "slow"
+            ? "the restore counts a slow witness that grants late: its higher counter comes with an ok, and the fence still rises"
+            : fresh
+              ? "the restore also runs when no granting node has a counter (the others never saw the resource) while the witnesses refuse"
+              : "a restarted node's counter is restored from the others: fences keep rising even when server clocks disagree by more than the quarantine",
       T,
       async () => {
-        const name = `fence-floor-${ahead}-${witnesses}`;
+        const name = `fence-floor-${ahead}-${witnesses}${fresh ? "-fresh" : ""}`;
         const { fence: fenceKey } = keysOf(name);
         const options = { ttl: TTL, wait: 0, nodeTimeout: 800, quarantine: TTL };
         const { locks, close } = spiedManager(fences.urls, options);
@@ -254,11 +260,16 @@ describe("restarts and the quarantine", () => {
           const first = (await locks.tryAcquire(name))!;
           assert.ok(first.fence! > fast, "the write-back left the fence on 0, 1 and 2");
           await first.release();
+          // 3 and 4 never saw the resource (they were busy or away whenever it was locked).
+          if (fresh) await Promise.all([3, 4].map((i) => d[i]!.del(fenceKey)));
           await fences.restart(0);
           await fences.aged(TTL);
           // The next majority shares only the restarted node with the last one; the other two witnesses of
-          // the last fence (1 and 2) are busy, or frozen so that they cannot tell what they saw.
+          // the last fence (1 and 2) are busy, slow (they grant, but after the others), or frozen so that they
+          // cannot tell what they saw.
           if (witnesses === "busy") await occupy(d, [1, 2], name, 10_000);
+          else if (witnesses === "slow")
+            await Promise.all([1, 2].map((i) => d[i]!.call("CLIENT", "PAUSE", "150", "ALL")));
           else for (const i of [1, 2]) fences.nodes[i]!.pause();
           let second: Lease | null;
           try {
@@ -269,12 +280,12 @@ describe("restarts and the quarantine", () => {
           assert.ok(second, "0, 3 and 4 grant it");
           if (rises) assert.ok(second.fence! > first.fence!, `${second.fence} must exceed ${first.fence}`);
           else assert.ok(second.fence! < first.fence!, "outside the model: the floor is the server's clock");
-          if (witnesses === "busy" && ahead > TTL) {
+          if (witnesses !== "frozen" && ahead > TTL) {
             const counters = await Promise.all(d.map((c) => c.get(fenceKey)));
             assert.equal(Number(counters[0]), second.fence, "the restarted node has the restored fence");
           }
           await second.release();
-          await Promise.all([1, 2].map((i) => d[i]!.del(keysOf(name).lock)));
+          if (witnesses === "busy") await Promise.all([1, 2].map((i) => d[i]!.del(keysOf(name).lock)));
         } finally {
           await close();
         }
