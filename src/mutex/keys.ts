@@ -15,8 +15,20 @@ export interface MutexKeys {
   readonly waiters: string;
 }
 
+/**
+ * Put in front of a resource that begins with "}" (whose hash tag would otherwise be empty, so Redis Cluster
+ * would hash each whole key and scatter them over slots), and of one that begins with this character itself, so
+ * that no two resources share keys. Every other name keeps the keys it always had.
+ */
+const ESCAPE = "\u0000";
+
+/** The hash tag's content: the resource, escaped only where its tag would be empty. */
+function tagOf(resource: string): string {
+  return resource.startsWith("}") || resource.startsWith(ESCAPE) ? ESCAPE + resource : resource;
+}
+
 export function mutexKeys(prefix: string, resource: string): MutexKeys {
-  const base = `${prefix}{${resource}}`;
+  const base = `${prefix}{${tagOf(resource)}}`;
   return {
     lock: base,
     fence: `${base}:fence`,
