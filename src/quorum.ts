@@ -46,12 +46,13 @@ export interface Abandoned {
 /**
  * Sends `request` to every node in parallel and counts the verdicts. Each request gets a signal that aborts
  * when the caller stops waiting for it (timeout, abort, or the vote decided without it and `abandon` called).
+ * `done` is the result's `done`, also there when the vote rejected (aborted), so a cleanup can follow it.
  */
 export function vote<T>(
   nodes: readonly RedisConnection[],
   request: (conn: RedisConnection, abandoned: Abandoned) => Promise<Verdict<T>>,
   options: VoteOptions,
-): { result: Promise<VoteResult<T>>; abandon: Abandon } {
+): { result: Promise<VoteResult<T>>; abandon: Abandon; done: readonly Promise<void>[] } {
   const n = nodes.length;
   const outcomes: NodeOutcome[] = nodes.map((c) => ({ node: c.label, status: "pending" }));
   const verdicts: (Verdict<T> | undefined)[] = new Array(n).fill(undefined);
@@ -133,7 +134,7 @@ export function vote<T>(
 
   if (options.signal?.aborted) onAbort();
   else options.signal?.addEventListener("abort", onAbort, { once: true });
-  return { result, abandon };
+  return { result, abandon, done };
 }
 
 function asError(error: unknown): Error {

@@ -68,7 +68,7 @@ export async function attemptMutex(
 ): Promise<AttemptResult> {
   const start = monotonicNow();
   const fencing = ctx.fencing ? "1" : "0";
-  const { result, abandon } = vote<AcquireReply>(
+  const { result, abandon, done } = vote<AcquireReply>(
     ctx.nodes,
     async (conn, abandoned) => {
       const reply = (await runScript(
@@ -93,8 +93,10 @@ export async function attemptMutex(
   try {
     round = await result;
   } catch (reason) {
-    // Aborted mid-flight: every node may end up holding the key; undo after each request settles.
-    ctx.track(releaseMutex(ctx, keys, token));
+    // Aborted mid-flight: any node may end up holding the key. Delete it behind each node's acquire and only then
+    // reject, so that a caller who sees the abort finds no key of this attempt on a node that answers (bounded
+    // by the node timeout, like any failed attempt's cleanup).
+    await releaseMutex(ctx, keys, token, { after: done }).catch(() => {});
     throw reason;
   }
 
@@ -296,7 +298,7 @@ export async function acquireMutex(
         throw reason;
       }
       if (signal?.aborted) {
-        if (attempt.kind === "acquired") await releaseMutex(ctx, keys, token);
+        if (attempt.kind === "acquired") await releaseMutex(ctx, keys, token, { after: attempt.done });
         throw new LockAbortedError(resource, signal.reason);
       }
       if (attempt.kind === "acquired") return attempt;
