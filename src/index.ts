@@ -20,4 +20,4 @@ export {
 export { Lease } from "./lease.js";
 export { LockManager } from "./manager.js";
 export { type AcquireOptions, DEFAULTS, type LockManagerOptions, type WithLockOptions } from "./options.js";
-export { NodeQuarantinedError } from "./quarantine.js";
+export { NodeQuarantinedError, NodeUnsupportedError } from "./quarantine.js";

@@ -20,7 +20,7 @@ import {
   resolveManagerOptions,
   type WithLockOptions,
 } from "./options.js";
-import { quarantineRestarts } from "./quarantine.js";
+import { checkedNodes } from "./quarantine.js";
 import { SignalFanout } from "./signals.js";
 import { monotonicNow, quorumOf } from "./validity.js";
 import { PollStrategy } from "./waiting/poll.js";
@@ -55,7 +55,7 @@ export class LockManager {
 
   constructor(options?: LockManagerOptions) {
     this.#options = resolveManagerOptions(options);
-    this.#nodes = quarantineRestarts(this.#options.nodes.map(openNode), this.#options.quarantine);
+    this.#nodes = checkedNodes(this.#options.nodes.map(openNode), this.#options.quarantine);
     this.#context = {
       nodes: this.#nodes,
       quorum: quorumOf(this.#nodes.length),

@@ -1,9 +1,12 @@
-// Restart quarantine, in band: the Redis docs' "delayed restart", done by the clients instead of the operator.
-// A node that restarted without its data has forgotten the locks it granted, and could hand one of them to a
-// second client while the first lease is still valid. So a node whose server started less than `quarantine`
-// ms ago does not vote: every request to it fails with NodeQuarantinedError until that time has passed. The
-// server's age is read from INFO on every new connection, before anything else is sent on it (a restart
-// always breaks the connection). See docs/SAFETY.md.
+// What a node must be to vote, checked from INFO on every new connection before anything else is sent on it:
+// - a Redis version the scripts run on (5.0 or newer: they call TIME after a write, which older servers only
+//   allow with script effects replication switched on by hand). An older one fails every request with
+//   NodeUnsupportedError, instead of failing each script with a message that does not say why.
+// - optionally, the restart quarantine, in band: the Redis docs' "delayed restart", done by the clients instead
+//   of the operator. A node that restarted without its data has forgotten the locks it granted, and could hand
+//   one of them to a second client while the first lease is still valid. So a node whose server started less
+//   than `quarantine` ms ago does not vote: every request to it fails with NodeQuarantinedError until that time
+//   has passed (a restart always breaks the connection). See docs/SAFETY.md.
 import type { RedisConnection, Subscriber, SubscriberEvents } from "./clients/connection.js";
 import { LockError } from "./errors.js";
 import { drift, monotonicNow } from "./validity.js";
@@ -35,6 +38,39 @@ export class NodeQuarantinedError extends LockError {
   }
 }
 
+/** The oldest Redis the scripts run on, as [major, minor]. */
+export const MIN_REDIS_VERSION = [5, 0] as const;
+
+/**
+ * A node runs a Redis older than quorumlock supports ({@link MIN_REDIS_VERSION}). It is a failed node, never a
+ * busy one. Code `ERR_NODE_UNSUPPORTED`.
+ */
+export class NodeUnsupportedError extends LockError {
+  /** The node's address, e.g. `127.0.0.1:6379`. */
+  readonly node: string;
+  /** The version the node reported, e.g. `4.0.14`. */
+  readonly version: string;
+
+  constructor(node: string, version: string) {
+    super(
+      "ERR_NODE_UNSUPPORTED",
+      `${node} runs Redis ${version}; quorumlock needs Redis ${MIN_REDIS_VERSION.join(".")} or newer (its scripts ` +
+        "call TIME after a write)",
+    );
+    this.node = node;
+    this.version = version;
+  }
+}
+
+/** The `redis_version` INFO reports, when it is older than {@link MIN_REDIS_VERSION}; else undefined. */
+export function unsupportedVersion(info: string): string | undefined {
+  const version = /^redis_version:([\d.]+)/m.exec(info)?.[1];
+  if (version === undefined) return undefined;
+  const [major = 0, minor = 0] = version.split(".").map(Number);
+  const [minMajor, minMinor] = MIN_REDIS_VERSION;
+  return major < minMajor || (major === minMajor && minor < minMinor) ? version : undefined;
+}
+
 /** What INFO says about the server process. */
 export interface ServerLife {
   readonly runId: string;
@@ -61,18 +97,30 @@ export function votesFrom(uptimeSeconds: number, now: number, quarantine: number
   return latestStart + quarantine + drift(quarantine);
 }
 
-/** Wraps each node so that it takes part only once its server has been up for `quarantine` ms (0: off). */
-export function quarantineRestarts(
+/**
+ * Wraps each node so that it takes part only when its server runs a supported Redis version and, with a
+ * `quarantine` (0: off), once its server has been up for that many ms.
+ */
+export function checkedNodes(
   nodes: readonly RedisConnection[],
   quarantine: number,
 ): readonly RedisConnection[] {
-  return quarantine === 0 ? nodes : nodes.map((node) => new QuarantinedNode(node, quarantine));
+  return nodes.map((node) => new CheckedNode(node, quarantine));
 }
 
-class QuarantinedNode implements RedisConnection {
+/**
+ * An error reply that means INFO is not allowed here (renamed away, or not in the user's ACL). Without the
+ * quarantine that only costs the version check; other failures (a dropped connection, LOADING) fail the request.
+ */
+const infoForbidden = (error: unknown): boolean =>
+  error instanceof Error && /^(ERR unknown command|NOPERM)/.test(error.message);
+
+class CheckedNode implements RedisConnection {
   readonly label: string;
-  /** The server process last seen, and when it may vote. */
+  /** The server process last seen, and when it may vote (0 without the quarantine). */
   #life: { readonly runId: string; readonly votesFrom: number } | undefined;
+  /** Set when the server runs a Redis version the scripts do not support. */
+  #unsupported: NodeUnsupportedError | undefined;
   /** The connection `#life` was read on; a new one may lead to a restarted server. */
   #session: unknown;
   /** Requests waiting for admission, in the order they were sent. */
@@ -115,14 +163,32 @@ class QuarantinedNode implements RedisConnection {
 
   #admitted(): boolean {
     const life = this.#life;
-    return life !== undefined && this.inner.session?.() === this.#session && monotonicNow() >= life.votesFrom;
+    return (
+      life !== undefined &&
+      this.#unsupported === undefined &&
+      this.inner.session?.() === this.#session &&
+      monotonicNow() >= life.votesFrom
+    );
   }
 
   async #admit(): Promise<void> {
     while (this.#life === undefined || this.inner.session?.() !== this.#session) {
-      const info = parseServerInfo(String(await this.inner.send(["INFO", "server"])));
+      let text: string;
+      try {
+        text = String(await this.inner.send(["INFO", "server"]));
+      } catch (error) {
+        if (this.quarantine > 0 || !infoForbidden(error)) throw error;
+        text = "";
+      }
       // Read in the same step as the reply: a reconnect needs I/O, so this is the connection that answered.
       this.#session = this.inner.session?.();
+      const old = unsupportedVersion(text);
+      this.#unsupported = old === undefined ? undefined : new NodeUnsupportedError(this.label, old);
+      if (this.quarantine === 0) {
+        this.#life = { runId: "", votesFrom: 0 };
+        continue;
+      }
+      const info = parseServerInfo(text);
       // The same process as before (the connection only blipped): it did not lose anything meanwhile.
       if (this.#life?.runId !== info.runId) {
         this.#life = {
@@ -131,6 +197,7 @@ class QuarantinedNode implements RedisConnection {
         };
       }
     }
+    if (this.#unsupported) throw this.#unsupported;
     const left = this.#life!.votesFrom - monotonicNow();
     if (left > 0) throw new NodeQuarantinedError(this.label, left);
   }

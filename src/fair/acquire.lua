@@ -14,12 +14,16 @@
   ARGV[5] how long the caller's place stays without a refresh, in ms; "0": do not queue (tryAcquire)
   ARGV[6] the channel hand-offs are announced on
 
+  Errors (before writing anything) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
   Returns {1, fence, remaining TTL in ms, server time in µs} when the caller holds the lock (taken now, or
           handed to it earlier; fence is 0 when fencing is off),
           {0, remaining TTL in ms of the holder (-2: just handed to a waiter ahead), server time in µs}
           when it does not (queued unless ARGV[5] is "0").
 ]]
 --- @include "../lua-shared/queue.lua"
+
+-- Checked before anything is written: a refusal leaves nothing behind.
+if ARGV[3] == '1' then fenceCounter() end
 
 local token, id = ARGV[1], ARGV[4]
 local nowUs = serverMicros()

@@ -4,6 +4,8 @@
 --   KEYS[4] the waiters: a hash of waiter id -> "<expires at, server ms>:<ttl ms>:<fencing 0|1>:<token>"
 -- A waiter id is public (it goes out in the hand-off message); the token, the right to release, never does.
 
+--- @include "fence.lua"
+
 local function serverMicros()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -42,6 +44,8 @@ end
 local function handOff(nowUs, channel)
   local id, ttl, fencing, token = liveHead(math.floor(nowUs / 1000))
   if not id then return false end
+  -- No fence left to give (see fence.lua): announce a plain release; the waiter's next attempt gets the error.
+  if fencing == '1' and not pcall(fenceCounter) then return false end
   redis.call('SET', KEYS[1], token, 'PX', ttl)
   dequeue(id)
   local fence = 0

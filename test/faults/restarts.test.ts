@@ -16,12 +16,7 @@ import {
 } from "../../src/index.js";
 import { mutexKeys } from "../../src/mutex/keys.js";
 import { resolveCallOptions, resolveManagerOptions } from "../../src/options.js";
-import {
-  NodeQuarantinedError,
-  parseServerInfo,
-  quarantineRestarts,
-  votesFrom,
-} from "../../src/quarantine.js";
+import { checkedNodes, NodeQuarantinedError, parseServerInfo, votesFrom } from "../../src/quarantine.js";
 import { drift } from "../../src/validity.js";
 import { HoldLog, now } from "../harness/checker.js";
 import { nodeRedisAdapter } from "../support/adapters.js";
@@ -363,7 +358,7 @@ describe("restarts and the quarantine", () => {
         return `run_id:r${session > 2 ? 2 : 1}\r\nuptime_in_seconds:${uptime}\r\n`;
       },
     };
-    const [node] = quarantineRestarts([fake], 1_000);
+    const [node] = checkedNodes([fake], 1_000);
     await Promise.all([node!.send(["A"]), node!.send(["B"]), node!.send(["C"])]);
     await node!.send(["D"]); // admitted: straight through
     assert.deepEqual(sent, ["INFO", "A", "B", "C", "D"]);
