@@ -9,7 +9,7 @@ local MAX_FENCE = 9007199254740991
 local function fenceCounter()
   local counter = tonumber(redis.call('GET', KEYS[2]))
   if counter and counter >= MAX_FENCE then
-    error({err = 'ERR quorumlock: the fencing counter ' .. KEYS[2] .. ' reached 2^53 - 1, the highest exact ' ..
+    error({err = 'ERR the fencing counter ' .. KEYS[2] .. ' reached 2^53 - 1, the highest exact ' ..
       'fence; no higher fence can be handed out'})
   end
   return counter

@@ -2,13 +2,22 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
+import * as fair from "../../src/fair/scripts.generated.js";
 import * as mutex from "../../src/mutex/scripts.generated.js";
 
+const scripts = [...Object.values(mutex), ...Object.values(fair)];
+
+/** The .lua file with its `--- @include "…"` lines replaced by the files they name, as scripts/gen-lua.mjs does. */
+function expanded(file: URL): string {
+  return readFileSync(file, "utf8").replace(/^--- @include "([^"]+)"\s*$/gm, (_, rel: string) =>
+    expanded(new URL(rel, file)).trimEnd(),
+  );
+}
+
 describe("generated Lua scripts", () => {
-  for (const script of Object.values(mutex)) {
+  for (const script of scripts) {
     it(`${script.name}: SHA1 and key count match the .lua file`, () => {
-      const file = new URL(`../../src/${script.name}.lua`, import.meta.url);
-      const source = readFileSync(file, "utf8");
+      const source = expanded(new URL(`../../src/${script.name}.lua`, import.meta.url));
       assert.equal(script.source, source, "run `npm run gen` after editing a .lua file");
       assert.equal(script.sha1, createHash("sha1").update(source).digest("hex"));
       const highest = Math.max(0, ...[...source.matchAll(/KEYS\[(\d+)\]/g)].map((m) => Number(m[1])));
@@ -17,7 +26,7 @@ describe("generated Lua scripts", () => {
   }
 
   it("splices no key or value into Lua source: every script reads them from KEYS/ARGV", () => {
-    for (const script of Object.values(mutex)) {
+    for (const script of scripts) {
       const code = script.source.replace(/--\[\[[\s\S]*?\]\]/, "");
       assert.doesNotMatch(code, /quorumlock:/, `${script.name} names a key literally`);
     }
