@@ -8,7 +8,9 @@ export interface RedisConnection {
   /**
    * Sends one command and resolves with its RESP2 reply (string, number, null, or an array of them).
    * Rejects with an Error whose message starts with the Redis error prefix (e.g. `NOSCRIPT …`) on an error
-   * reply, or with a connection error. Commands on one connection are applied in the order they are sent.
+   * reply, or with a connection error: an Error of the adapter's own (see {@link redacted}), which never
+   * carries the command's arguments (they include lease tokens). Commands on one connection are applied in
+   * the order they are sent.
    */
   send(args: readonly (string | number)[]): Promise<unknown>;
   /**
@@ -52,3 +54,30 @@ export function oneAtATime(after: Promise<unknown> = Promise.resolve()) {
     return run.then(() => {});
   };
 }
+
+/** Arguments at least this long are hidden in messages: tokens (27 characters), keys, SHA1s, script sources. */
+const HIDDEN_FROM = 8;
+
+/**
+ * A driver's error reduced to its message, for every rejection an adapter passes on. Drivers attach the
+ * command and its arguments to their errors (ioredis: `error.command.args`), and a lock command's arguments
+ * include the lease's token, the right to extend and release it: our errors and `quorumlock:node-error`
+ * events must never carry one. So the driver's error is not kept (neither as it is nor as `cause`), and an
+ * argument that a message quotes is replaced. Short arguments (counts, TTLs) are kept: hiding them would
+ * garble the message. The Redis error prefix stays first (`NOSCRIPT …`), as callers check it.
+ */
+export function redacted(error: unknown, args: readonly (string | number)[]): Error {
+  let message = error instanceof Error ? error.message : String(error);
+  for (const arg of args) {
+    const text = String(arg);
+    if (text.length >= HIDDEN_FROM) message = message.replaceAll(text, "<argument>");
+  }
+  return new Error(message);
+}
+
+/** A rejection handler that rethrows {@link redacted} (for a subscriber's calls, whose argument is a channel). */
+export const redactedAs =
+  (...args: readonly (string | number)[]) =>
+  (error: unknown): never => {
+    throw redacted(error, args);
+  };

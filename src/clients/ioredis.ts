@@ -1,42 +1,83 @@
 import { Redis, type RedisOptions } from "ioredis";
-import { oneAtATime, type RedisConnection, type Subscriber, type SubscriberEvents } from "./connection.js";
+import {
+  oneAtATime,
+  type RedisConnection,
+  redactedAs,
+  type Subscriber,
+  type SubscriberEvents,
+} from "./connection.js";
 
-/** Options the manager sets on connections it opens itself (injected clients keep their own). */
+/**
+ * Forced on every connection that carries lock commands. ioredis by default resends, after a reconnect, the
+ * commands that were in flight when the socket dropped (`autoResendUnfulfilledCommands`) and keeps queued ones
+ * for 20 reconnects (`maxRetriesPerRequest`): an acquire that the vote already gave up on, and whose cleanup
+ * already failed with "not connected", would then take the lock later, for a whole TTL, for nobody. With
+ * these options every command in flight or queued fails as soon as the connection drops, and is never sent
+ * again. (The offline queue only ever holds commands sent before the first connection: see `send()`.)
+ */
+const NO_REPLAY: RedisOptions = { maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false };
+
+/**
+ * A `reconnectOnError` policy may reconnect on an error reply (e.g. READONLY after a failover), but its
+ * answer "2" (reconnect and resend the command) would replay too: reconnect only.
+ */
+function reconnectOnly(policy: RedisOptions["reconnectOnError"]): RedisOptions["reconnectOnError"] {
+  return policy ? (error) => (policy(error) ? 1 : false) : null;
+}
+
+/** Defaults for connections opened from a URL or an options object (the caller's options override them). */
 const OWNED_DEFAULTS: RedisOptions = {
-  // Commands to a node that is down fail at the first failed reconnect instead of queueing: a lock
-  // attempt would give up on that node anyway, and a stale acquire replayed later only delays others.
-  maxRetriesPerRequest: 0,
-  autoResendUnfulfilledCommands: false,
   retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 5), 1000),
   connectTimeout: 2000,
 };
 
-/** Adapter for an ioredis client. */
+/**
+ * Adapter for ioredis. Lock commands always go over a connection of the adapter's own, which it closes in
+ * `close()`: opened from a URL or options object, or, for an injected client, `client.duplicate()` with the
+ * {@link NO_REPLAY} options. The injected client itself is never sent a command, given a listener, or
+ * closed: its options (often ioredis' defaults) could replay an acquire, and we may not change them.
+ */
 export class IORedisConnection implements RedisConnection {
   readonly label: string;
+  readonly client: Redis;
   #wasReady = false;
 
-  constructor(
-    readonly client: Redis,
-    private readonly owned: boolean,
-  ) {
+  private constructor(client: Redis) {
     const { host, port, path } = client.options;
     this.label = path ?? `${host ?? "127.0.0.1"}:${port ?? 6379}`;
-    this.#wasReady = client.status === "ready";
+    // Connection errors surface on the commands that fail; without a listener ioredis would print them.
+    client.on("error", () => {});
     client.on("ready", () => {
       this.#wasReady = true;
     });
+    this.client = client;
+  }
+
+  /** Lock commands go over a duplicate of `client` (same address, credentials, TLS, db) that we own. */
+  static injected(client: Redis): IORedisConnection {
+    return new IORedisConnection(
+      client.duplicate({
+        ...NO_REPLAY,
+        reconnectOnError: reconnectOnly(client.options.reconnectOnError),
+        // Connect now, and queue the first commands until connected, whatever the client was told.
+        lazyConnect: false,
+        enableOfflineQueue: true,
+      }),
+    );
   }
 
   /** Opens a connection from a `redis://` / `rediss://` URL or an ioredis options object. */
   static open(target: string | RedisOptions): IORedisConnection {
     const client =
       typeof target === "string"
-        ? new Redis(target, OWNED_DEFAULTS)
-        : new Redis({ ...OWNED_DEFAULTS, ...target });
-    // Connection errors surface on the commands that fail; without a listener ioredis would print them.
-    client.on("error", () => {});
-    return new IORedisConnection(client, true);
+        ? new Redis(target, { ...OWNED_DEFAULTS, ...NO_REPLAY })
+        : new Redis({
+            ...OWNED_DEFAULTS,
+            ...target,
+            ...NO_REPLAY,
+            reconnectOnError: reconnectOnly(target.reconnectOnError),
+          });
+    return new IORedisConnection(client);
   }
 
   send(args: readonly (string | number)[]): Promise<unknown> {
@@ -46,7 +87,7 @@ export class IORedisConnection implements RedisConnection {
       return Promise.reject(new Error(`${this.label} is not connected (${this.client.status})`));
     }
     const [command, ...rest] = args;
-    return this.client.call(String(command), ...rest);
+    return this.client.call(String(command), ...rest).catch(redactedAs(...args));
   }
 
   session(): unknown {
@@ -70,15 +111,15 @@ export class IORedisConnection implements RedisConnection {
     });
     const serial = oneAtATime();
     return {
-      subscribe: (channel) => serial(() => sub.subscribe(channel)),
-      unsubscribe: (channel) => serial(() => sub.unsubscribe(channel)),
+      subscribe: (channel) => serial(() => sub.subscribe(channel).catch(redactedAs(channel))),
+      unsubscribe: (channel) => serial(() => sub.unsubscribe(channel).catch(redactedAs(channel))),
       close: async () => sub.disconnect(),
     };
   }
 
   async close(): Promise<void> {
     // disconnect(), not quit(): quit waits for a reply that a frozen node never sends.
-    if (this.owned) this.client.disconnect();
+    this.client.disconnect();
   }
 }
 

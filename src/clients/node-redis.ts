@@ -1,4 +1,10 @@
-import { oneAtATime, type RedisConnection, type Subscriber, type SubscriberEvents } from "./connection.js";
+import {
+  oneAtATime,
+  type RedisConnection,
+  redactedAs,
+  type Subscriber,
+  type SubscriberEvents,
+} from "./connection.js";
 
 /**
  * The part of a node-redis (`redis` package) client that quorumlock uses. Typed by shape so that the
@@ -24,13 +30,21 @@ export interface NodeRedisSubscriberClient {
   destroy(): void;
 }
 
-/** Adapter for an injected node-redis client (never closed by quorumlock). */
+/**
+ * Connections counted per client by one "ready" listener, however many managers share the client: a listener
+ * per manager would trip Node's MaxListenersExceededWarning from the 11th on. The last manager to close
+ * removes it, so the client is left as it was found.
+ */
+const readiness = new WeakMap<NodeRedisClient, { sessions: number; users: number; onReady(): void }>();
+
+/**
+ * Adapter for an injected node-redis client, never closed by quorumlock. Its commands are sent on the client
+ * itself: node-redis rejects the commands waiting for a reply when the socket drops instead of resending
+ * them, so a lock command cannot reach the node after the vote gave up on it (test/clients/no-replay.test.ts).
+ */
 export class NodeRedisConnection implements RedisConnection {
   readonly label: string;
-  #sessions: number | undefined;
-  readonly #onReady = () => {
-    this.#sessions = (this.#sessions ?? 0) + 1;
-  };
+  #watching = false;
 
   constructor(readonly client: NodeRedisClient) {
     const { url, socket } = client.options ?? {};
@@ -40,18 +54,31 @@ export class NodeRedisConnection implements RedisConnection {
   }
 
   session(): unknown {
-    // Counted from the first call on: only the restart quarantine asks, and a listener per manager would pile up.
-    if (this.#sessions === undefined) {
-      this.#sessions = 0;
-      this.client.on?.("ready", this.#onReady);
+    // Counted from the first call on: only the restart quarantine asks.
+    let shared = readiness.get(this.client);
+    if (!this.#watching) {
+      this.#watching = true;
+      if (shared === undefined) {
+        const created = {
+          sessions: 0,
+          users: 0,
+          onReady: () => {
+            created.sessions++;
+          },
+        };
+        this.client.on?.("ready", created.onReady);
+        readiness.set(this.client, created);
+        shared = created;
+      }
+      shared.users++;
     }
-    return this.#sessions;
+    return shared?.sessions;
   }
 
   send(args: readonly (string | number)[]): Promise<unknown> {
     // A disconnected client would queue the command until it reconnects; a lock vote cannot use that answer.
     if (!this.client.isReady) return Promise.reject(new Error(`${this.label} is not connected`));
-    return this.client.sendCommand(args.map(String));
+    return this.client.sendCommand(args.map(String)).catch(redactedAs(...args));
   }
 
   subscriber(events: SubscriberEvents): Subscriber {
@@ -68,14 +95,19 @@ export class NodeRedisConnection implements RedisConnection {
     const listener = (payload: string, channel: string) => events.message(channel, payload);
     const serial = oneAtATime(ready);
     return {
-      subscribe: (channel) => serial(() => sub.subscribe(channel, listener)),
-      unsubscribe: (channel) => serial(() => sub.unsubscribe(channel, listener)),
+      subscribe: (channel) => serial(() => sub.subscribe(channel, listener).catch(redactedAs(channel))),
+      unsubscribe: (channel) => serial(() => sub.unsubscribe(channel, listener).catch(redactedAs(channel))),
       close: async () => sub.destroy(),
     };
   }
 
   async close(): Promise<void> {
-    this.client.off?.("ready", this.#onReady);
+    const shared = readiness.get(this.client);
+    if (!this.#watching || shared === undefined) return;
+    this.#watching = false;
+    if (--shared.users > 0) return;
+    this.client.off?.("ready", shared.onReady);
+    readiness.delete(this.client);
   }
 }
 

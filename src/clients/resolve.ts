@@ -6,7 +6,8 @@ import { isNodeRedis, type NodeRedisClient, NodeRedisConnection } from "./node-r
 
 /**
  * One Redis master: a `redis://` or `rediss://` URL, an ioredis options object (the manager opens and
- * closes the connection), or a ready ioredis / node-redis client (injected: never closed by quorumlock).
+ * closes the connection), or a ready ioredis / node-redis client (injected: never closed by quorumlock; for
+ * ioredis the manager sends lock commands over a `duplicate()` it owns, see clients/ioredis.ts).
  */
 export type NodeSpec = string | RedisOptions | Redis | NodeRedisClient;
 
@@ -46,7 +47,7 @@ export function nodeIdentity(spec: NodeSpec): unknown {
 
 export function openNode(spec: NodeSpec): RedisConnection {
   if (typeof spec === "string") return IORedisConnection.open(spec);
-  if (isIORedis(spec)) return new IORedisConnection(spec, false);
+  if (isIORedis(spec)) return IORedisConnection.injected(spec);
   if (isNodeRedis(spec)) return new NodeRedisConnection(spec);
   return IORedisConnection.open(spec);
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { setImmediate } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { createClient } from "redis";
 import { LockManager } from "../../src/index.js";
@@ -28,6 +29,39 @@ describe("injected clients", () => {
       assert.equal(await nr.ping(), "PONG", "the injected node-redis client is still open");
       assert.equal(await io.get("quorumlock:{injected}"), null, "close() released the lease");
     } finally {
+      io.disconnect();
+      nr.destroy();
+    }
+  });
+
+  it("are left as they were found: 20 managers over one client add no listener that outlives close()", {
+    timeout: 20_000,
+  }, async () => {
+    const io = new Redis(nodes[0]!.url);
+    const nr = createClient({ url: nodes[1]!.url });
+    await Promise.all([io.ping(), nr.connect()]); // ioredis listens for itself while it connects
+    const counts = () =>
+      [io, nr].map((client) => {
+        const emitter = client as unknown as NodeJS.EventEmitter;
+        return Object.fromEntries(emitter.eventNames().map((e) => [String(e), emitter.listenerCount(e)]));
+      });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    process.on("warning", onWarning);
+    try {
+      const before = counts();
+      // The quarantine makes each manager ask for the connection's session, as node-redis listens for it.
+      const managers = Array.from(
+        { length: 20 },
+        () => new LockManager({ nodes: [io, nr], ttl: 1_000, quarantine: 1_000 }),
+      );
+      await Promise.all(managers.map((m) => m.tryAcquire("listeners").catch(() => null)));
+      await Promise.all(managers.map((m) => m.close()));
+      await setImmediate(); // warnings are emitted on the next tick
+      assert.deepEqual(warnings, []);
+      assert.deepEqual(counts(), before);
+    } finally {
+      process.off("warning", onWarning);
       io.disconnect();
       nr.destroy();
     }

@@ -37,9 +37,7 @@ function tokenOf(command: string, args: readonly unknown[]): string | undefined 
 export function spiedNodes(urls: readonly string[]): SpiedNodes {
   const tracks = urls.map(() => new Map<string, Track>());
   const tokens: string[] = [];
-  const clients = urls.map((url, i) => {
-    const client = new Redis(url, MANAGER_LIKE);
-    client.on("error", () => {});
+  const watch = (client: Redis, i: number): Redis => {
     const call = client.call.bind(client) as (command: string, ...args: unknown[]) => Promise<unknown>;
     const spied = (command: string, ...args: unknown[]): Promise<unknown> => {
       const token = tokenOf(command, args);
@@ -63,6 +61,14 @@ export function spiedNodes(urls: readonly string[]): SpiedNodes {
       return reply;
     };
     (client as unknown as { call: typeof spied }).call = spied;
+    return client;
+  };
+  const clients = urls.map((url, i) => {
+    const client = new Redis(url, MANAGER_LIKE);
+    client.on("error", () => {});
+    // quorumlock sends lock commands over a duplicate of an injected ioredis client: watch that one.
+    const duplicate = client.duplicate.bind(client);
+    client.duplicate = (override) => watch(duplicate(override), i);
     return client;
   });
   return {
