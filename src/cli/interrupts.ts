@@ -1,8 +1,16 @@
 // The signals `quorumlock run` catches for its whole life, so that the lock is always released on the way out:
 // while it waits for the lock, a signal aborts the wait; while the command runs, signals are passed on to it.
 
-/** SIGHUP too: a closed terminal must not kill quorumlock and leave the command running without the lock. */
-export const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP"] as const satisfies readonly NodeJS.Signals[];
+/**
+ * SIGHUP too: a closed terminal must not kill quorumlock and leave the command running without the lock. And
+ * SIGQUIT (Ctrl-\): the command has a process group of its own, so the terminal's SIGQUIT reaches quorumlock only.
+ */
+export const FORWARDED = [
+  "SIGINT",
+  "SIGTERM",
+  "SIGHUP",
+  "SIGQUIT",
+] as const satisfies readonly NodeJS.Signals[];
 
 export class Interrupts {
   readonly #controller = new AbortController();

@@ -12,7 +12,7 @@ const USAGE = `Usage: quorumlock <command> [options]
 
 Commands:
   run <resource> [options] -- <command> [args…]   run a command while holding the lock
-  status <resource> [--json]                      held or free; per node: holder, TTL left, fence counter
+  status <resource> [--json] [--show-token]       held or free; per node: holder, TTL left, fence counter
   release <resource> --token <token>              release a lock by its holder's token
   break <resource> --yes                          delete the lock whoever holds it (dangerous)
   demo [--processes n] [--duration 10s]           contending processes on 5 local nodes, one killed part way

@@ -8,7 +8,7 @@ export const RELEASE_USAGE = `Usage: quorumlock release <resource> --token <toke
 
 Releases the lock if, and only if, it is still held with <token> (compare-and-delete on each node), and wakes
 its waiters. Safer than "break": if the lock has meanwhile passed to someone else, it is left alone. The token
-is shown by "quorumlock status" and in the line "quorumlock run" prints when it takes the lock.
+is shown by "quorumlock status --show-token", and by "quorumlock run --show-token" when it takes the lock.
 
 Options:
   --token <token>       the holder's token (required)
@@ -19,7 +19,7 @@ Options:
 Exit codes: 0 done (also when there was nothing to release); 69 too few nodes answered; 64 usage error.
 
 Examples:
-  quorumlock status nightly-report            # shows the holder's token
+  quorumlock status nightly-report --show-token   # shows the holder's token
   quorumlock release nightly-report --token 3q2-kJm0c5TqZl1ou4F8sCk3v_s`;
 
 export const BREAK_USAGE = `Usage: quorumlock break <resource> --yes [--nodes <url,…>] [--json]

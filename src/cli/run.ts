@@ -18,9 +18,14 @@ export const RUN_USAGE = `Usage: quorumlock run <resource> [options] -- <command
 
 Runs <command> while holding the lock on <resource>: keeps the lease extended while it runs, and releases it
 when the command exits. The command inherits stdin/stdout/stderr and gets QUORUMLOCK_RESOURCE and
-QUORUMLOCK_FENCE (the fencing token: pass it on with every write) in its environment. If the lease is lost
-meanwhile (nodes down, the lock broken), the command gets SIGTERM, then SIGKILL after --grace. SIGINT, SIGTERM
-and SIGHUP sent to quorumlock are passed on to the command; a signal while waiting ends the wait.
+QUORUMLOCK_FENCE (the fencing token: pass it on with every write) in its environment.
+
+The command runs in a process group (and session) of its own, and quorumlock signals the whole group, so that
+nothing the command started outlives the lock: if the lease is lost meanwhile (nodes down, the lock broken),
+the group gets SIGTERM, then SIGKILL after --grace; SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to quorumlock are
+passed on to the group; and when the command exits, whatever it left running in its group is stopped the same
+way before the lock is released (to leave something running, start it with setsid). A signal while waiting
+ends the wait.
 
 Options:
   --nodes <url,…>       Redis masters (default: $QUORUMLOCK_NODES, else $REDIS_URL, else redis://127.0.0.1:6379)
@@ -28,7 +33,12 @@ Options:
   --ttl <duration>      lease TTL, extended every ttl/3 while the command runs (default 30s, at least 10ms)
   --max-hold <duration> stop the command (as for a lost lease) after this long in any case (at least --ttl)
   --fair                queue for the lock in arrival order and take it by direct hand-off (one node only)
-  --grace <duration>    when the lease is lost: time between SIGTERM and SIGKILL (default 10s)
+  --grace <duration>    time between SIGTERM and SIGKILL when the command is stopped (default 10s)
+  --foreground          keep the command in quorumlock's process group, for commands that need the terminal
+                        (/dev/tty, Ctrl-Z): then only the command itself is signalled, and processes it leaves
+                        running are left running (as with timeout --foreground)
+  --show-token          also print the lease's token (secret; what "quorumlock release --token" needs if this
+                        run dies without releasing), even with --quiet
   --quiet               print nothing of its own but errors
   -h, --help            this help
 Durations: 500ms, 30s, 5m, 1h, or a plain number of milliseconds.
@@ -51,6 +61,8 @@ interface RunOptions {
   readonly grace: number;
   readonly quiet: boolean;
   readonly fair: boolean;
+  readonly foreground: boolean;
+  readonly showToken: boolean;
 }
 
 /** The flags before `--`, the command after it. `undefined` for --help. */
@@ -63,6 +75,8 @@ function parseRun(argv: string[]): RunOptions | undefined {
     grace: { type: "string" },
     quiet: { type: "boolean" },
     fair: { type: "boolean" },
+    foreground: { type: "boolean" },
+    "show-token": { type: "boolean" },
   });
   if (values.help) return undefined;
   if (positionals.length > 1) {
@@ -93,6 +107,8 @@ function parseRun(argv: string[]): RunOptions | undefined {
         : duration("run", "max-hold", values["max-hold"], 0, [ttl, MAX_MS]),
     grace: duration("run", "grace", values.grace, 10_000),
     quiet: values.quiet === true,
+    foreground: values.foreground === true,
+    showToken: values["show-token"] === true,
   };
 }
 
@@ -112,10 +128,17 @@ export async function run(argv: string[]): Promise<number> {
     if (!lease) return signalExit(interrupts.first!);
     try {
       if (interrupts.first) return signalExit(interrupts.first); // came while the lock was being taken
-      say(
-        `holding "${lease.resource}" (fence ${lease.fence}, token ${lease.token}); running ${options.command.join(" ")}`,
+      // The token is the key to release the lock as its holder: no log gets it unless asked for.
+      const token = options.showToken ? `, token ${lease.token}` : "";
+      (options.showToken ? warn : say)(
+        `holding "${lease.resource}" (fence ${lease.fence}${token}); running ${options.command.join(" ")}`,
       );
-      return await supervise(lease, options.command, { grace: options.grace, interrupts, warn });
+      return await supervise(lease, options.command, {
+        grace: options.grace,
+        foreground: options.foreground,
+        interrupts,
+        warn,
+      });
     } finally {
       // If too few nodes answer, the lock frees itself when its TTL runs out.
       await lease.release().catch(() => {});

@@ -3,35 +3,41 @@ import { type LockState, type NodeLockState, withAdmin } from "../admin.js";
 import { CliError, EXIT } from "./exit-codes.js";
 import { nodes, parse, resourceArg } from "./options.js";
 
-export const STATUS_USAGE = `Usage: quorumlock status <resource> [--nodes <url,…>] [--json]
+export const STATUS_USAGE = `Usage: quorumlock status <resource> [--nodes <url,…>] [--json] [--show-token]
 
 Shows whether <resource> is locked: held when one token is on a majority of the nodes, and then for how long it
-stays there. Per node: whether the lock key is there (with the holder's token, or another one), its TTL left, and
-the resource's fencing counter; and how many fair-mode waiters are queued. The holder's token is what
-"quorumlock release --token" needs.
+stays there. Per node: whether the lock key is there (the holder's, or another token's), its TTL left, and the
+resource's fencing counter; and how many fair-mode waiters are queued. The holder's token, which is what
+"quorumlock release --token" needs, is secret: it is shown only with --show-token.
 
 Options:
   --nodes <url,…>       Redis masters (default: $QUORUMLOCK_NODES, else $REDIS_URL, else redis://127.0.0.1:6379)
+  --show-token          show the holder's token (and, in JSON, every node's token)
   --json                machine-readable output: {resource, state, held, holder, fence, waiters, quorum,
-                        answered, nodes}
+                        answered, nodes}; without --show-token, nodes tell the token only as "holder": true/false
   -h, --help            this help
 
 Exit codes: 0 (held or free); 69 too few nodes answered to tell; 64 usage error.
 
 Examples:
   quorumlock status nightly-report
+  quorumlock status nightly-report --show-token     # before "quorumlock release --token"
   quorumlock status db-migrate --nodes redis://a:6379,redis://b:6379,redis://c:6379 --json`;
 
 export async function status(argv: string[]): Promise<number> {
-  const { values, positionals } = parse("status", argv, { json: { type: "boolean" } });
+  const { values, positionals } = parse("status", argv, {
+    json: { type: "boolean" },
+    "show-token": { type: "boolean" },
+  });
   if (values.help) {
     console.log(STATUS_USAGE);
     return EXIT.ok;
   }
   const resource = resourceArg("status", positionals);
   const state = await withAdmin({ nodes: nodes("status", values.nodes) }, (admin) => admin.inspect(resource));
-  if (values.json) console.log(JSON.stringify(asJson(state), null, 2));
-  else console.log(render(state));
+  const showToken = values["show-token"] === true;
+  if (values.json) console.log(JSON.stringify(asJson(state, showToken), null, 2));
+  else console.log(render(state, showToken));
   if (state.answered < state.quorum) {
     throw new CliError(
       `only ${state.answered} of ${state.nodes.length} nodes answered (quorum ${state.quorum})`,
@@ -43,8 +49,8 @@ export async function status(argv: string[]): Promise<number> {
 
 const seconds = (ms: number) => (ms < 0 ? "no expiry" : `${(ms / 1000).toFixed(1)}s`);
 
-/** A headline, the holder's token, and a table of the nodes. */
-export function render(state: LockState): string {
+/** A headline, the holder's token (if `showToken`), and a table of the nodes. */
+export function render(state: LockState, showToken = false): string {
   const { resource, holder, quorum, nodes } = state;
   const total = nodes.length;
   const lines = [
@@ -52,7 +58,7 @@ export function render(state: LockState): string {
       ? `"${resource}" is HELD (on ${holder.nodes} of ${total} nodes, quorum ${quorum}) for ${seconds(holder.ttlMs)} more`
       : `"${resource}" is ${state.state === "free" ? "free" : "UNKNOWN: too few nodes answered"} (quorum ${quorum} of ${total})`,
   ];
-  if (holder) lines.push(`holder token ${holder.token}`);
+  if (holder) lines.push(`holder token ${showToken ? holder.token : "hidden (--show-token shows it)"}`);
   if (state.fence !== undefined) lines.push(`fence counter ${state.fence}`);
   lines.push(`waiters queued ${state.waiters} (fair mode)`);
   lines.push("", `${"node".padEnd(24)}${"lock".padEnd(16)}${"ttl".padEnd(12)}fence`);
@@ -75,10 +81,18 @@ function ttlColumn(n: NodeLockState): string {
   return n.present && n.ttlMs !== undefined ? seconds(n.ttlMs) : "";
 }
 
-/** The state with `held` spelled out next to it, for scripts that only want a yes or no. */
-function asJson(state: LockState) {
+/**
+ * The state with `held` spelled out next to it, for scripts that only want a yes or no; unless `showToken`,
+ * each token gives way to whether it is the holder's.
+ */
+function asJson(state: LockState, showToken: boolean) {
   const { resource, state: s, ...rest } = state;
-  return { resource, state: s, held: s === "held", ...rest };
+  if (showToken) return { resource, state: s, held: s === "held", ...rest };
+  const holder = rest.holder && { nodes: rest.holder.nodes, ttlMs: rest.holder.ttlMs };
+  const nodes = rest.nodes.map(({ token, ...node }) =>
+    node.present ? { ...node, holder: token === rest.holder?.token } : node,
+  );
+  return { resource, state: s, held: s === "held", ...rest, holder, nodes };
 }
 
 /** A node's failure in a few words: the driver's own message for a refused connection helps nobody. */

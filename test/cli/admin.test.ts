@@ -34,21 +34,32 @@ describe("quorumlock status / release / break", () => {
           text.out,
           new RegExp(`is HELD \\(on ${size} of ${size} nodes, quorum ${quorum}\\) for 1\\d\\.\\ds more`),
         );
-        assert.match(text.out, new RegExp(`holder token ${lease.token}`));
+        assert.match(text.out, /holder token hidden \(--show-token shows it\)/);
+        assert.ok(!text.out.includes(lease.token), "the token is secret unless asked for");
         assert.equal(text.out.match(/ holder /g)?.length, size, "every node shows the holder");
+        const shown = await cli(["status", resource, "--show-token", "--nodes", urls.join(",")]);
+        assert.match(shown.out, new RegExp(`holder token ${lease.token}`));
 
         // From the environment this time.
-        const json = JSON.parse(
-          (await cli(["status", resource, "--json"], { QUORUMLOCK_NODES: urls.join(",") })).out,
-        );
+        const status = (...flags: string[]) =>
+          cli(["status", resource, "--json", ...flags], { QUORUMLOCK_NODES: urls.join(",") });
+        const json = JSON.parse((await status()).out);
         assert.equal(json.state, "held");
         assert.equal(json.held, true);
-        assert.equal(json.holder.token, lease.token);
+        assert.equal(json.holder.token, undefined);
         assert.ok(json.holder.ttlMs > 10_000 && json.holder.ttlMs <= 20_000);
         assert.ok(json.fence >= lease.fence!);
         assert.equal(json.nodes.length, size);
         assert.ok(
           json.nodes.every(
+            (node: { present: boolean; holder: boolean; token?: string }) =>
+              node.present && node.holder && node.token === undefined,
+          ),
+        );
+        const withTokens = JSON.parse((await status("--show-token")).out);
+        assert.equal(withTokens.holder.token, lease.token);
+        assert.ok(
+          withTokens.nodes.every(
             (node: { present: boolean; token: string }) => node.present && node.token === lease.token,
           ),
         );
@@ -74,7 +85,9 @@ describe("quorumlock status / release / break", () => {
     const lone = new LockManager({ nodes: [urls[0]!] });
     try {
       const lease = await lone.acquire(resource);
-      const json = JSON.parse((await cli(["status", resource, "--json", "--nodes", urls.join(",")])).out);
+      const json = JSON.parse(
+        (await cli(["status", resource, "--json", "--show-token", "--nodes", urls.join(",")])).out,
+      );
       assert.equal(json.state, "free", "one of three nodes is no lock");
       assert.equal(json.nodes[0].token, lease.token);
 

@@ -1,6 +1,7 @@
 // Runs the `quorumlock` command as a real process (TypeScript through tsx), with its output collected and a
 // way to wait for a line instead of sleeping.
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { reapOnExit } from "../harness/reaper.js";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -85,3 +86,40 @@ export const node = (script: string): string[] => ["--", process.execPath, "-e",
 /** A command that prints "started", then exits with `code` after `ms`. */
 export const sleeper = (ms: number, code = 0): string[] =>
   node(`console.log("started"); setTimeout(() => process.exit(${code}), ${ms})`);
+
+/**
+ * A command that prints "started", then runs until quorumlock's stdin (which it inherits) is closed: end it with
+ * `running.child.stdin.end()`, so a test does not depend on how long starting other processes takes.
+ */
+export const holdUntilStdinEnds = (code = 0): string[] =>
+  node(
+    `console.log("started"); process.stdin.resume(); process.stdin.on("end", () => process.exit(${code}))`,
+  );
+
+/**
+ * Resolves once process `pid` is gone: kill(pid, 0) says ESRCH, or it is a zombie (dead; where PID 1 does not
+ * reap orphans, as in many containers, a killed orphan stays one). Rejects if it is still running after `ms`.
+ */
+export async function gone(pid: number, ms = 5_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  for (let pause = 5; running(pid); pause = Math.min(pause * 2, 100)) {
+    if (performance.now() > deadline) throw new Error(`process ${pid} still runs after ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+}
+
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ESRCH") return false;
+    throw error;
+  }
+  if (!existsSync("/proc")) return true;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z"; // "pid (comm) state …"
+  } catch {
+    return false; // reaped meanwhile
+  }
+}

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
-import { cli, node, sleeper, start } from "./cli.js";
+import { cli, holdUntilStdinEnds, node, sleeper, start } from "./cli.js";
 
 const T = { timeout: 30_000 };
 
@@ -25,13 +25,16 @@ describe("quorumlock run", () => {
     T,
     async () => {
       const resource = fresh();
-      const first = start(["run", resource, ...on(three), ...sleeper(1_500)]);
+      const first = start(["run", resource, ...on(three), ...holdUntilStdinEnds()]);
       await first.waitFor(/started/);
       const busy = await cli(["run", resource, ...on(three), ...sleeper(0)]);
       assert.equal(busy.code, 75, busy.err);
       assert.match(busy.err, /^quorumlock: "run:\d+" is busy \(held by .{8}…, \d+\.\ds left\); use --wait/);
       assert.doesNotMatch(busy.out, /started/, "the busy run never started its command");
-      const waited = await cli(["run", resource, ...on(three), "--wait", "10s", ...sleeper(0, 4)]);
+      const waiting = start(["run", resource, ...on(three), "--wait", "10s", ...sleeper(0, 4)]);
+      await waiting.waitFor(/is busy .*; waiting up to/);
+      first.child.stdin?.end();
+      const waited = await waiting.done;
       const firstRan = await first.done;
       assert.equal(firstRan.code, 0);
       assert.equal(waited.code, 4, "the waiting run got the lock and passed its command's exit code through");
@@ -78,9 +81,37 @@ describe("quorumlock run", () => {
       assert.equal(name, resource);
       assert.ok(Number(fence) > 0);
       assert.ok(Number(second.out.trim().split(" ")[1]) > Number(fence), "the next holder's fence is higher");
-      assert.match(second.err, /holding "run:\d+" \(fence \d+, token [\w-]{27}\)/);
+      assert.match(second.err, /holding "run:\d+" \(fence \d+\); running /);
     },
   );
+
+  it("keeps the lease's token out of its output unless --show-token asks for it", T, async () => {
+    const holderToken = async (resource: string) => {
+      const status = await cli(["status", resource, "--json", "--show-token", ...on(three)]);
+      return JSON.parse(status.out).holder.token as string;
+    };
+    const resource = fresh();
+    const quiet = start(["run", resource, ...on(three), ...sleeper(20_000)]);
+    await quiet.waitFor(/started/);
+    const token = await holderToken(resource);
+    assert.match(token, /^[\w-]{27}$/);
+    quiet.child.kill("SIGTERM");
+    const ran = await quiet.done;
+    assert.match(ran.err, /holding "run:\d+" \(fence \d+\); running /);
+    assert.ok(!`${ran.out}${ran.err}`.includes(token), `the token is not printed:\n${ran.err}`);
+
+    // Asked for, even with --quiet: an operator may need it to release a crashed run's lock.
+    const other = fresh();
+    const shown = start(["run", other, ...on(three), "--show-token", "--quiet", ...sleeper(20_000)]);
+    await shown.waitFor(/started/);
+    const printed = shown.done.then((r) => r.err);
+    const expected = await holderToken(other);
+    shown.child.kill("SIGTERM");
+    assert.match(
+      await printed,
+      new RegExp(`^quorumlock: holding "${other}" \\(fence \\d+, token ${expected}\\); running `),
+    );
+  });
 
   it(
     "stops the command when the lease is lost (lock broken from outside): SIGTERM, SIGKILL after --grace, exit 70",
@@ -172,7 +203,7 @@ describe("quorumlock run", () => {
 
   it("--fair: waiting runs take the lock in arrival order; status counts the waiters queued", T, async () => {
     const resource = fresh();
-    const holder = start(["run", resource, ...on(one), "--fair", ...sleeper(4_000)]);
+    const holder = start(["run", resource, ...on(one), "--fair", ...holdUntilStdinEnds()]);
     await holder.waitFor(/started/);
     const order: string[] = [];
     const waiters = [];
@@ -193,6 +224,7 @@ describe("quorumlock run", () => {
     const status = await cli(["status", resource, ...on(one)]);
     assert.match(status.out, /waiters queued 3 \(fair mode\)/);
     assert.equal(JSON.parse((await cli(["status", resource, "--json", ...on(one)])).out).waiters, 3);
+    holder.child.stdin?.end();
     for (const waiter of waiters) assert.equal((await waiter.done).code, 0);
     assert.equal((await holder.done).code, 0);
     assert.deepEqual(order, ["first", "second", "third"]);

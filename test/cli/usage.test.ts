@@ -40,7 +40,7 @@ describe("quorumlock usage", () => {
         ],
         [
           ["run", "r", "--bogus", "--", "true"],
-          /unknown option --bogus; known: --wait, --ttl, --max-hold, --grace, --quiet, --fair, --nodes, --help/,
+          /unknown option --bogus; known: --wait, --ttl, --max-hold, --grace, --quiet, --fair, --foreground, --show-token, --nodes, --help/,
         ],
         [["run", "r", "--quiet=yes", "--", "true"], /--quiet takes no value/],
         [["run", "r"], /missing the command to run after --/],
