@@ -123,7 +123,7 @@ export class LockAdmin {
       fencing: true,
       track: () => {},
     };
-    const { answered, outcomes } = await releaseMutex(context, keys, token, { id: newReleaseId() });
+    const { answered, outcomes } = await releaseMutex(context, keys, token);
     const done = outcomes.filter((o) => o.status === "ok").length;
     return { done, answered, quorum: this.quorum, outcomes };
   }
@@ -133,7 +133,13 @@ export class LockAdmin {
     const keys = mutexKeys(this.#prefix, checkResource(resource));
     const id = newReleaseId();
     const { outcomes } = await this.#onEach<null>(async (conn, abandoned) => {
-      const deleted = await runScript(conn, breakScript, [keys.lock], [keys.channel, id], abandoned);
+      const deleted = await runScript(
+        conn,
+        breakScript,
+        [keys.lock, keys.waiting],
+        [keys.channel, id],
+        abandoned,
+      );
       return { status: deleted === 1 ? "ok" : "refused", value: null };
     });
     const done = outcomes.filter((o) => o.status === "ok").length;

@@ -1,14 +1,13 @@
 import type { RedisConnection } from "./clients/connection.js";
 import { openNode } from "./clients/resolve.js";
 import type { LockContext } from "./context.js";
+import { type Driven, drive } from "./driver.js";
 import { invalidType, LockManagerClosedError, LockTimeoutError } from "./errors.js";
 import { emit } from "./events.js";
-import { acquireFair, releaseFair } from "./fair/acquire.js";
+import { fair } from "./fair/index.js";
 import { Lease, type LeaseDriver } from "./lease.js";
-import { acquireMutex, newToken } from "./mutex/acquire.js";
-import { extendMutex } from "./mutex/extend.js";
-import { mutexKeys } from "./mutex/keys.js";
-import { newReleaseId, releaseMutex } from "./mutex/release.js";
+import { newToken } from "./mutex/acquire.js";
+import { mutex } from "./mutex/index.js";
 import {
   type AcquireOptions,
   checkCoveredTtl,
@@ -68,7 +67,6 @@ export class LockManager {
       this.#options.wakeup === "poll"
         ? new PollStrategy(this.#options.pollInterval)
         : new PubSubStrategy(this.#nodes, {
-            channelOf: (resource) => mutexKeys(this.#options.prefix, resource).channel,
             nodeTimeout: this.#options.nodeTimeout,
             quorum: this.#context.quorum,
             fallbackInterval: this.#options.pollInterval,
@@ -152,17 +150,20 @@ export class LockManager {
   }
 
   async #acquire(resource: string, call: ResolvedCallOptions): Promise<Lease | null> {
-    const keys = mutexKeys(this.#options.prefix, resource);
+    const primitive = call.fair ? fair : mutex;
+    const keys = primitive.keys(this.#options.prefix, resource);
     const token = newToken();
     const context = this.#context;
     const began = monotonicNow();
     // The caller's signal and close() both abort this controller.
     const closing = new AbortController();
     const unlink = this.#signals.link(call.signal, closing);
-    const loop = call.fair ? acquireFair : acquireMutex;
-    const pending = loop(context, this.#strategy, resource, keys, token, { ...call, signal: closing.signal });
+    const pending = drive(context, this.#strategy, primitive, resource, keys, token, {
+      ...call,
+      signal: closing.signal,
+    });
     this.#pending.set(closing, pending);
-    let result: Awaited<typeof pending>;
+    let result: Driven;
     try {
       result = await pending;
     } catch (error) {
@@ -177,27 +178,17 @@ export class LockManager {
       throw new LockTimeoutError(resource, call.wait, result.outcomes);
     }
     const leases = this.#leases;
-    const strategy = this.#strategy;
-    /** Compare-and-delete (fair: and hand on to the next waiter), announced as release `id`. */
-    const free = (id: string) =>
-      call.fair
-        ? releaseFair(context, keys, token, { id })
-        : releaseMutex(context, keys, token, { after: result.done, id });
+    const { done, place } = result;
+    const free = () => primitive.release(context, keys, token, done, place);
     const driver: LeaseDriver = {
       quorum: context.quorum,
       extend: async (ttl) =>
-        extendMutex(context, keys, token, checkCoveredTtl(ttl, this.#options.quarantine)),
-      release: async () => {
-        const id = newReleaseId();
-        const outcome = await free(id);
-        // A fair release that handed the lock on has nobody in this process to wake.
-        if (!("handedOff" in outcome && outcome.handedOff)) strategy.released(resource, id);
-        return outcome;
-      },
+        primitive.extend(context, keys, token, checkCoveredTtl(ttl, this.#options.quarantine)),
+      release: free,
       ended(lease, how) {
         leases.delete(lease);
         // A lost lease may still sit on some nodes (the drift margin, a late extension): free them early.
-        if (how === "lost") context.track(free(newReleaseId()));
+        if (how === "lost") context.track(free());
       },
     };
     const lease = new Lease({

@@ -1,24 +1,24 @@
 --[[
   Fair mode's release (one node only): compare-and-delete, then hands the lock straight to the longest-
-  waiting live waiter (new token, fence bumped, told on the channel). With nobody queued it announces a
-  plain release, as mutex/release.lua does. Also how a waiter leaves the queue (abort, timeout): it drops
-  its place and, if the lock was handed to it meanwhile, passes the lock on.
+  waiting live waiter (new token, fence bumped, told on the channel). With no fair waiter queued it wakes the
+  longest non-fair waiter (mutex/release.lua's queue), if any. Also how a waiter leaves the queue (abort,
+  timeout): it drops its place and, if the lock was handed to it meanwhile, passes the lock on.
 
   KEYS[1] the lock key
   KEYS[2] the fencing counter key
   KEYS[3] the queue (sorted set: waiter id -> arrival, server µs)
   KEYS[4] the waiters (hash: waiter id -> "<expires ms>:<ttl>:<fencing>:<token>")
+  KEYS[5] the non-fair waiting queue (sorted set: waiter id -> first arrival, server µs)
   ARGV[1] the owner's token
   ARGV[2] the channel
-  ARGV[3] the message for a plain release: an id of this release (see mutex/release.lua)
-  ARGV[4] a waiter id to drop from the queue, or "" for none
+  ARGV[3] a waiter id to drop from the queue, or "" for none
+  ARGV[4] an id of this release (in the wake-up of a non-fair waiter: "w:<waiter id>:<release id>")
 
-  Returns 2 when the owner's lock was handed to a waiter, 1 when it was deleted and announced (nobody
-  waited), 0 when it was not the owner's.
+  Returns 2 when the owner's lock was handed to a waiter, 1 when it was deleted, 0 when it was not the owner's.
 ]]
 --- @include "../lua-shared/queue.lua"
 
-if ARGV[4] ~= '' then dequeue(ARGV[4]) end
+if ARGV[3] ~= '' then dequeue(ARGV[3]) end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
@@ -26,5 +26,6 @@ redis.call('DEL', KEYS[1])
 if handOff(serverMicros(), ARGV[2]) then
   return 2
 end
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+local head = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
+if head then redis.call('PUBLISH', ARGV[2], 'w:' .. head .. ':' .. ARGV[4]) end
 return 1

@@ -1,32 +1,71 @@
 --[[
-  Takes the lock if it is free and, in the same step, bumps the resource's fencing counter.
-  The counter never falls below the server's clock in microseconds, so a node that restarted without its
-  data still hands out a fence above the ones it gave before the restart (as long as its clock moved on).
+  Takes the lock if it is free (or kept for this waiter) and, in the same step, bumps the resource's fencing
+  counter. A waiter also queues (or refreshes its place) here, whether it takes the lock or not, at the arrival
+  time it brings (the same on every node, so that the nodes' queues agree whatever the network's latencies); a
+  release wakes the first live waiter alone.
+  A missing counter (a new resource, or a node that lost its data) starts at the server's clock in microseconds,
+  so a node that restarted without its data still hands out a fence above the ones it gave before the restart
+  (as long as its clock moved on); after that it only counts up, so the nodes' counters stay equal and quorum
+  mode can skip writing the fence back.
 
   KEYS[1] the lock key
   KEYS[2] the fencing counter key
+  KEYS[3] the waiting queue (sorted set: waiter id -> first arrival, server µs)
+  KEYS[4] the waiters' heartbeats (hash: waiter id -> place expires at, server ms)
   ARGV[1] the owner's token
   ARGV[2] the TTL in milliseconds
   ARGV[3] "1" to bump the fencing counter, "0" to leave it alone
+  ARGV[4] the waiter's id, or "" for an attempt without a place (a call's first, or tryAcquire)
+  ARGV[5] how long the waiter's place lasts without a refresh, in ms; "0": do not (re)register now
+  ARGV[6] the waiter's arrival (µs, as the nodes' clocks told it), or "" for this node's time
 
-  Errors (before writing anything) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
+  Errors (leaving the lock as it was) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
   Returns {1, fence, 1 if the counter existed before (0: a new resource, or a node that lost its data)} when
           the lock was taken (fence is 0 and the flag 1 when not bumped),
-          {0, remaining TTL in ms of the current holder (-1: the key has no TTL)} when it is held.
+          {0, remaining TTL in ms of the current holder or reservation (-1: the key has no TTL), this node's
+          time in µs} when not.
 ]]
 --- @include "../lua-shared/fence.lua"
 
--- Checked before anything is written: a refusal leaves no key behind.
-local counter
-if ARGV[3] == '1' then counter = fenceCounter() end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  if ARGV[3] == '1' then
+local token, id = ARGV[1], ARGV[4]
+local nowUs
+
+local function now()
+  if not nowUs then
     local t = redis.call('TIME')
-    local floor = tonumber(t[1]) * 1000000 + tonumber(t[2])
-    local fence = math.max((counter or 0) + 1, floor)
-    redis.call('SET', KEYS[2], string.format('%.0f', fence))
-    return {1, fence, counter and 1 or 0}
+    nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
   end
-  return {1, 0, 1}
+  return nowUs
 end
-return {0, redis.call('PTTL', KEYS[1])}
+
+local function taken()
+  if ARGV[3] ~= '1' then return {1, 0, 1} end
+  local ok, fence = pcall(redis.call, 'INCR', KEYS[2])
+  if not ok or fence > MAX_FENCE then
+    -- Undo, and say why: a counter at the end of the exact range, or one set by hand to something else.
+    if ok then redis.call('DECR', KEYS[2]) end
+    redis.call('DEL', KEYS[1])
+    fenceCounter()
+    error({err = 'ERR the fencing counter ' .. KEYS[2] .. ' does not hold an integer'})
+  end
+  if fence > 1 then return {1, fence, 1} end
+  fence = math.max(fence, now())
+  redis.call('SET', KEYS[2], string.format('%.0f', fence))
+  return {1, fence, 0}
+end
+
+if ARGV[5] ~= '0' then
+  local lifetime = tonumber(ARGV[5])
+  redis.call('ZADD', KEYS[3], 'NX', ARGV[6] ~= '' and ARGV[6] or string.format('%.0f', now()), id)
+  redis.call('HSET', KEYS[4], id, string.format('%.0f', math.floor(now() / 1000) + lifetime))
+  -- The queue lasts as long as its newest place: once nobody refreshes, it goes away as a whole.
+  redis.call('PEXPIRE', KEYS[3], lifetime)
+  redis.call('PEXPIRE', KEYS[4], lifetime)
+end
+if redis.call('SET', KEYS[1], token, 'NX', 'PX', ARGV[2]) then return taken() end
+-- A release kept the lock for the first waiter ("r:" + its id: never a token, which has no ':').
+if id ~= '' and redis.call('GET', KEYS[1]) == 'r:' .. id then
+  redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+  return taken()
+end
+return {0, redis.call('PTTL', KEYS[1]), now()}

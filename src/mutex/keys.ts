@@ -3,12 +3,16 @@
  * resource lands in one slot and multi-key scripts work on Cluster unchanged.
  */
 export interface MutexKeys {
-  /** The lock itself: its value is the owner's token. */
+  /** The lock itself: its value is the owner's token (or, for a moment, "r:" + the waiter it is kept for). */
   readonly lock: string;
   /** The fencing counter: never expires, only goes up. */
   readonly fence: string;
-  /** The pub/sub channel a release is announced on (a channel, not a key). */
+  /** The pub/sub channel wake-ups are addressed on (a channel, not a key). */
   readonly channel: string;
+  /** Waiters in arrival order (a sorted set scored by server time): a release wakes the first alone. */
+  readonly waiting: string;
+  /** When each waiter's place expires unless refreshed (a hash): a crashed waiter is skipped. */
+  readonly heartbeats: string;
   /** Fair mode: waiter ids in arrival order (a sorted set scored by server time). */
   readonly queue: string;
   /** Fair mode: each queued waiter's expiry, TTL and token (a hash). */
@@ -33,6 +37,8 @@ export function mutexKeys(prefix: string, resource: string): MutexKeys {
     lock: base,
     fence: `${base}:fence`,
     channel: `${base}:released`,
+    waiting: `${base}:waiting`,
+    heartbeats: `${base}:heartbeats`,
     queue: `${base}:queue`,
     waiters: `${base}:waiters`,
   };

@@ -1,18 +1,52 @@
 --[[
-  Deletes the lock if, and only if, the owner still holds it (compare-and-delete), and in the same step
-  tells waiters that it is free, so none of them has to poll.
+  Deletes the lock if, and only if, the owner still holds it (compare-and-delete), and in the same step wakes
+  the first live waiter in the queue, and no one else. A waiter that has waited longer than ARGV[4] does not
+  have to race for the lock: it is kept for that waiter alone for up to ARGV[3] ms ("r:" + its id). Waiters whose
+  place was not refreshed in time (crashed) are dropped on the way. Also how a waiter leaves the queue (ARGV[5]),
+  passing on a lock kept for it.
 
   KEYS[1] the lock key
-  ARGV[1] the owner's token
+  KEYS[2] the waiting queue (sorted set: waiter id -> first arrival, server µs)
+  KEYS[3] the waiters' heartbeats (hash: waiter id -> place expires at, server ms)
+  ARGV[1] the value the lock must hold: the owner's token, or "r:" + a waiter id for a waiter that leaves
   ARGV[2] the channel waiters listen on (a channel is not a key: on Redis Cluster PUBLISH reaches every node)
-  ARGV[3] the message: an id of this release that does not reveal the token (waiters de-duplicate the
-          copies published by each node of a quorum)
+  ARGV[3] how long a lock kept for a waiter stays kept, in ms ("0": keep it for nobody, as when a failed
+          attempt undoes what it took: a waiter it would keep the lock for might hold only a minority)
+  ARGV[4] how long a waiter waits before the lock is kept for it, in µs
+  ARGV[5] a waiter id to drop from the queue first (the owner's own place, or a waiter that leaves), or ""
+  ARGV[6] an id of this release, the same on every node (so that the waiter knows the copies of one wake-up)
 
-  Returns 1 when deleted, 0 when the key is missing or belongs to someone else (nothing is published then).
+  Returns 1 when the lock was freed (or kept for the first waiter), 0 when it did not hold ARGV[1] (nothing is
+  published then). Publishes "w:<waiter id>:<release id>" to wake that waiter (nothing when nobody waits).
 ]]
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', ARGV[2], ARGV[3])
-  return 1
+if ARGV[5] ~= '' then
+  redis.call('ZREM', KEYS[2], ARGV[5])
+  redis.call('HDEL', KEYS[3], ARGV[5])
 end
-return 0
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+local now
+while true do
+  local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  if not head[1] then
+    redis.call('DEL', KEYS[1])
+    return 1
+  end
+  if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  end
+  local expires = tonumber(redis.call('HGET', KEYS[3], head[1]))
+  if expires and expires * 1000 > now then
+    if ARGV[3] ~= '0' and now - tonumber(head[2]) >= tonumber(ARGV[4]) then
+      redis.call('SET', KEYS[1], 'r:' .. head[1], 'PX', ARGV[3])
+    else
+      redis.call('DEL', KEYS[1])
+    end
+    redis.call('PUBLISH', ARGV[2], 'w:' .. head[1] .. ':' .. ARGV[6])
+    return 1
+  end
+  redis.call('ZREM', KEYS[2], head[1])
+  redis.call('HDEL', KEYS[3], head[1])
+end

@@ -1,45 +1,80 @@
 import { randomBytes } from "node:crypto";
 import type { LockContext } from "../context.js";
-import type { NodeOutcome } from "../errors.js";
+import type { ReleaseOutcome } from "../primitive.js";
 import { vote } from "../quorum.js";
 import { runScript } from "../script.js";
 import type { MutexKeys } from "./keys.js";
 import { release as releaseScript } from "./scripts.generated.js";
 
 /**
- * Compare-and-delete on the chosen nodes (default: all), waiting for each up to the node timeout.
- * `after[i]` delays node i's command until that node's previous request has answered or been abandoned,
- * so the delete reaches the node after the acquire it undoes.
+ * A waiter that has waited this long is not made to race for the lock: the release keeps it for that waiter
+ * (as Go's sync.Mutex switches to handing the lock over once a waiter has waited 1 ms; a network lock's
+ * attempt takes about that long by itself).
+ */
+export const STARVING_MS = 5;
+/** How long a lock kept for a waiter stays kept if the waiter does not come (crashed, or never told). */
+export const RESERVED_MS = 250;
+
+export interface ReleaseMutexOptions {
+  /** The nodes to release on (default: all). */
+  readonly nodes?: readonly number[];
+  /** `after[i]` delays node i's command until that node's previous request has answered or been abandoned. */
+  readonly after?: readonly Promise<void>[];
+  /** What the lock must hold: the token (default), or "r:" + a waiter id for a waiter that leaves. */
+  readonly holding?: string;
+  /** A waiter id to drop from the queue first. */
+  readonly drop?: string;
+  /**
+   * Keep the lock for a waiter that has waited long (default). Off when a failed attempt undoes what it took:
+   * that split the vote, and nodes that keep the lock for different waiters would split it again.
+   */
+  readonly reserve?: boolean;
+  /** Settle once a quorum answered (the other nodes carry on in the background). Default: wait for all. */
+  readonly settleOnQuorum?: boolean;
+}
+
+/**
+ * Compare-and-delete on the chosen nodes, waiting for each up to the node timeout; each node then wakes its
+ * longest waiter (or keeps the lock for it). `after` makes the delete reach a node after the acquire it undoes.
  */
 export async function releaseMutex(
   ctx: LockContext,
   keys: MutexKeys,
   token: string,
-  options: { nodes?: readonly number[]; after?: readonly Promise<void>[]; id?: string } = {},
-): Promise<{ answered: number; outcomes: readonly NodeOutcome[] }> {
+  options: ReleaseMutexOptions = {},
+): Promise<ReleaseOutcome> {
   const indices = options.nodes ?? ctx.nodes.map((_, i) => i);
   if (indices.length === 0) return { answered: 0, outcomes: [] };
-  const { result } = vote(
+  const args = [
+    options.holding ?? token,
+    keys.channel,
+    options.reserve === false ? 0 : RESERVED_MS,
+    STARVING_MS * 1000,
+    options.drop ?? "",
+    newReleaseId(),
+  ];
+  const { result, done } = vote(
     indices.map((i) => ctx.nodes[i]!),
     async (conn, abandoned) => {
       await options.after?.[ctx.nodes.indexOf(conn)];
       const reply = await runScript(
         conn,
         releaseScript,
-        [keys.lock],
-        [token, keys.channel, options.id ?? newReleaseId()],
+        [keys.lock, keys.waiting, keys.heartbeats],
+        args,
         abandoned,
       );
       return { status: reply === 1 ? "ok" : "refused", value: null };
     },
     {
-      quorum: indices.length,
+      quorum: options.settleOnQuorum ? Math.min(ctx.quorum, indices.length) : indices.length,
       timeout: ctx.nodeTimeout,
-      waitForAll: true,
+      waitForAll: !options.settleOnQuorum,
       about: { operation: "release", key: keys.lock },
     },
   );
   const { outcomes } = await result;
+  if (options.settleOnQuorum) ctx.track(Promise.all(done));
   return { answered: outcomes.filter((o) => o.status === "ok" || o.status === "refused").length, outcomes };
 }
 
@@ -47,7 +82,7 @@ const processId = randomBytes(6).toString("base64url");
 let releases = 0;
 
 /**
- * Names a release in its wake-up message, so that waiters recognise the copies published by each node of a
+ * Names a release in its wake-up message, so that a waiter recognises the copies published by each node of a
  * quorum. Unique per process and release; says nothing about the token (the right to release).
  */
 export function newReleaseId(): string {

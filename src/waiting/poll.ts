@@ -12,19 +12,16 @@ export class PollStrategy implements WaitStrategy {
   begin(): Waiter {
     const interval = this.interval;
     return {
-      async before() {},
       async next(retryAfter, deadline, signal) {
         const jittered = interval * (0.5 + Math.random());
         const delay = Math.min(jittered, retryAfter ?? jittered, deadline - monotonicNow());
         if (delay > 0) await sleep(delay, undefined, { signal });
         else signal?.throwIfAborted();
-        return undefined; // a hand-off is found by the next attempt
+        return undefined; // whatever was handed over is found by the next attempt
       },
       end() {},
     };
   }
-
-  released(): void {}
 
   async close(): Promise<void> {}
 }

@@ -4,40 +4,30 @@ import type { Waiter, WaitStrategy } from "./strategy.js";
 
 /** How long a waiter sleeps without news before it looks again, in case a wake-up was lost. */
 const RECHECK_MS = 1_000;
-/** Copies of one release's message (one per node) are recognised among the last this many. */
-const SEEN_IDS = 32;
 
-interface Parked {
-  wake(): void;
-}
+/** Copies of one wake-up (one per node of a quorum) are recognised among a waiter's last this many messages. */
+const SEEN = 8;
 
-/** A fair waiter's mailbox: the hand-off announced for its id, and how to wake it if it sleeps. */
-interface FairSlot {
+/** One waiter's mailbox: the message addressed to it, and how to wake it if it sleeps. */
+interface Slot {
   message: string | undefined;
-  parked: Parked | undefined;
+  wake: (() => void) | undefined;
+  /** Messages received lately: each node of a quorum publishes the same wake-up, and one is enough. */
+  readonly seen: string[];
 }
 
-/** Prefix of a fair hand-off message: `h:<waiter id>:<fence>:<server µs>` (see lua-shared/queue.lua). */
-export const HANDOFF_PREFIX = "h:";
-
-/** One resource's channel, shared by every waiter of this manager on it. */
+/** One channel, shared by every waiter of this manager on it. */
 class Channel {
   refs = 0;
   /** Settles once the subscription was confirmed by the nodes that answered in time; says how many did. */
   ready: Promise<number> = Promise.resolve(0);
   /** How many nodes confirmed, once `ready` has settled. */
   confirmed: number | undefined;
-  /** Waiters asleep on this channel, first come first woken. */
-  readonly parked: Parked[] = [];
-  /** Wake-ups that arrived while every waiter was busy attempting: the next to wait uses one at once. */
-  unclaimed = 0;
-  readonly seen: string[] = [];
-  /** Fair waiters of this process on this channel, by waiter id. */
-  readonly fair = new Map<string, FairSlot>();
+  /** This manager's waiters on this channel, by waiter id. */
+  readonly waiters = new Map<string, Slot>();
 }
 
 export interface PubSubOptions {
-  readonly channelOf: (resource: string) => string;
   /** Bound on waiting for a subscription to be confirmed. */
   readonly nodeTimeout: number;
   /** Confirmations from this many nodes are enough to wait on (the lock's quorum). */
@@ -47,17 +37,16 @@ export interface PubSubOptions {
 }
 
 /**
- * Waiting without spinning: a release publishes on the resource's channel and wakes one waiter of each
- * process (first come, first woken), which then tries again. One subscriber connection per node, channels
- * reference-counted. A waiter also wakes when the holder's TTL runs out (an expiry publishes nothing), after
- * a slow re-check, and when a subscriber reconnects (it may have missed a message).
+ * Waiting without spinning. Waiters queue in Redis, and a release publishes a wake-up addressed to the one
+ * waiter whose turn it is ("<kind>:<waiter id>…"), on the resource's channel: every subscribed client receives
+ * it, and only the addressed waiter wakes. One subscriber connection per node, channels reference-counted. A
+ * waiter also wakes when `retryAfter` passes (a lock that expired publishes nothing), after a slow re-check (a
+ * message can be lost), and when a subscriber reconnects (it may have missed one).
  */
 export class PubSubStrategy implements WaitStrategy {
   readonly #nodes: readonly RedisConnection[];
   readonly #options: PubSubOptions;
   readonly #channels = new Map<string, Channel>();
-  /** Callers of this process currently in an acquire, per channel. */
-  readonly #contenders = new Map<string, number>();
   #subscribers: Subscriber[] | undefined;
 
   constructor(nodes: readonly RedisConnection[], options: PubSubOptions) {
@@ -70,48 +59,18 @@ export class PubSubStrategy implements WaitStrategy {
     return this.#channels.size;
   }
 
-  begin(resource: string, fairId?: string): Waiter {
-    const name = this.#options.channelOf(resource);
-    const ahead = this.#contenders.get(name) ?? 0;
-    this.#contenders.set(name, ahead + 1);
+  begin(name: string, id: string): Waiter {
+    const slot: Slot = { message: undefined, wake: undefined, seen: [] };
     let channel: Channel | undefined;
     let subscribed = 0;
-    const slot: FairSlot | undefined =
-      fairId === undefined ? undefined : { message: undefined, parked: undefined };
-    const join = () => {
-      const joined = this.#join(name);
-      if (slot) joined.fair.set(fairId!, slot);
-      return joined;
-    };
-    // A fair waiter joins a channel this process already listens on before its first attempt: a hand-off
-    // after that attempt cannot be missed, so it needs no second attempt once subscribed.
-    const listening = this.#channels.get(name)?.confirmed;
-    if (slot && listening !== undefined && listening > 0) {
-      channel = join();
-      subscribed = listening;
-    }
     return {
-      before: async (deadline, signal) => {
-        // Others of this process already contend for this lock: queue behind them here rather than in
-        // Redis, so N local waiters cost one contender's traffic. A release by this process wakes us even
-        // before our subscription is confirmed (see `released`).
-        if (ahead === 0) return;
-        channel = join();
-        void channel.ready.then((n) => {
-          subscribed = n;
-        });
-        if (channel.unclaimed > 0) {
-          channel.unclaimed--;
-          return;
-        }
-        await park(channel, Math.min(RECHECK_MS, deadline - monotonicNow()), signal);
-      },
       next: async (retryAfter, deadline, signal) => {
         if (!channel) {
           // Joined after the first failed attempt, so an uncontended acquire costs no subscription. Once the
-          // subscription is confirmed, try again at once: a release published before it took effect is
-          // caught by that attempt, and any release after it wakes us.
-          channel = join();
+          // subscription is confirmed, try again at once: a wake-up published before it took effect is found by
+          // that attempt (a lock kept for this waiter, or a free one), and any later one reaches us.
+          channel = this.#join(name);
+          channel.waiters.set(id, slot);
           subscribed = await bounded(
             channel.ready,
             Math.min(this.#options.nodeTimeout, deadline - monotonicNow()),
@@ -119,35 +78,24 @@ export class PubSubStrategy implements WaitStrategy {
           );
           return take(slot);
         }
-        if (slot?.message !== undefined) return take(slot);
-        if (channel.unclaimed > 0) {
-          channel.unclaimed--;
-          return undefined;
+        if (slot.message === undefined) {
+          const recheck = subscribed > 0 ? RECHECK_MS : this.#options.fallbackInterval;
+          const untilFree = retryAfter === undefined ? recheck : retryAfter + 1;
+          await park(slot, Math.min(untilFree, recheck, deadline - monotonicNow()), signal);
         }
-        const recheck = subscribed > 0 ? RECHECK_MS : this.#options.fallbackInterval;
-        const untilFree = retryAfter === undefined ? recheck : retryAfter + 1;
-        await park(channel, Math.min(untilFree, recheck, deadline - monotonicNow()), signal, slot);
         return take(slot);
       },
       end: () => {
-        const left = (this.#contenders.get(name) ?? 1) - 1;
-        if (left > 0) this.#contenders.set(name, left);
-        else this.#contenders.delete(name);
-        if (channel) {
-          if (slot) channel.fair.delete(fairId!);
-          this.#leave(name, channel);
-        }
+        if (!channel) return;
+        channel.waiters.delete(id);
+        this.#leave(name, channel);
         channel = undefined;
       },
     };
   }
 
-  released(resource: string, id: string): void {
-    this.#onMessage(this.#options.channelOf(resource), id);
-  }
-
   async close(): Promise<void> {
-    for (const channel of this.#channels.values()) for (const p of channel.parked.splice(0)) p.wake();
+    for (const channel of this.#channels.values()) for (const slot of channel.waiters.values()) slot.wake?.();
     this.#channels.clear();
     await Promise.allSettled((this.#subscribers ?? []).map((s) => s.close()));
     this.#subscribers = undefined;
@@ -156,7 +104,7 @@ export class PubSubStrategy implements WaitStrategy {
   #subscriberSet(): Subscriber[] {
     this.#subscribers ??= this.#nodes.map((node) =>
       node.subscriber({
-        message: (channel, id) => this.#onMessage(channel, id),
+        message: (channel, message) => this.#onMessage(channel, message),
         reconnected: () => this.#wakeEveryone(),
       }),
     );
@@ -171,9 +119,9 @@ export class PubSubStrategy implements WaitStrategy {
       const subscribers = this.#subscriberSet();
       const timeout = this.#options.nodeTimeout;
       const joined = channel;
-      // Settles once a quorum confirmed (a release deletes and publishes on at least a quorum, which overlaps
-      // it, so no release can be missed), or once every node answered or timed out: a frozen minority does
-      // not hold up every new waiter by the node timeout.
+      // Settles once a quorum confirmed (a release wakes the waiter on at least a quorum, which overlaps it, so
+      // no wake-up is missed), or once every node answered or timed out: a frozen minority does not hold up
+      // every new waiter by the node timeout.
       channel.ready = new Promise<number>((resolve) => {
         let ok = 0;
         let settled = 0;
@@ -210,63 +158,46 @@ export class PubSubStrategy implements WaitStrategy {
     for (const s of this.#subscribers ?? []) s.unsubscribe(name).catch(() => {});
   }
 
-  #onMessage(name: string, id: string): void {
-    const channel = this.#channels.get(name);
-    if (!channel) return;
-    if (id.startsWith(HANDOFF_PREFIX)) {
-      // Addressed to one fair waiter: wake that one only (the lock is already its own).
-      const slot = channel.fair.get(id.slice(HANDOFF_PREFIX.length, id.indexOf(":", HANDOFF_PREFIX.length)));
-      if (slot) {
-        slot.message = id;
-        slot.parked?.wake();
-      }
-      return;
-    }
-    if (channel.seen.includes(id)) return;
-    channel.seen.push(id);
-    if (channel.seen.length > SEEN_IDS) channel.seen.shift();
-    const first = channel.parked.shift();
-    if (first) first.wake();
-    else channel.unclaimed = Math.min(channel.unclaimed + 1, channel.refs);
+  #onMessage(name: string, message: string): void {
+    // "<kind>:<waiter id>[:…]": the id is everything between the first two colons.
+    const from = message.indexOf(":") + 1;
+    if (from === 0) return;
+    const to = message.indexOf(":", from);
+    const slot = this.#channels.get(name)?.waiters.get(message.slice(from, to < 0 ? undefined : to));
+    if (!slot || slot.seen.includes(message)) return;
+    slot.seen.push(message);
+    if (slot.seen.length > SEEN) slot.seen.shift();
+    slot.message = message;
+    slot.wake?.();
   }
 
   #wakeEveryone(): void {
-    for (const channel of this.#channels.values()) {
-      for (const p of channel.parked.splice(0)) p.wake();
-      channel.unclaimed = channel.refs;
-    }
+    for (const channel of this.#channels.values()) for (const slot of channel.waiters.values()) slot.wake?.();
   }
 }
 
-/** The hand-off message a fair waiter received, once: a second look finds nothing. */
-function take(slot: FairSlot | undefined): string | undefined {
-  const message = slot?.message;
-  if (slot) slot.message = undefined;
+/** The message addressed to this waiter, once: a second look finds nothing. */
+function take(slot: Slot): string | undefined {
+  const message = slot.message;
+  slot.message = undefined;
   return message;
 }
 
-/**
- * Sleeps until woken through the channel (or, for a fair waiter, by a hand-off to its `slot`), `ms` passes,
- * or `signal` aborts (rejecting with its reason).
- */
-function park(channel: Channel, ms: number, signal: AbortSignal | undefined, slot?: FairSlot): Promise<void> {
+/** Sleeps until the slot is woken, `ms` passes, or `signal` aborts (rejecting with its reason). */
+function park(slot: Slot, ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const finish = (error?: unknown) => {
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
-      const i = channel.parked.indexOf(parked);
-      if (i >= 0) channel.parked.splice(i, 1);
-      if (slot) slot.parked = undefined;
+      slot.wake = undefined;
       if (error === undefined) resolve();
       else reject(error);
     };
     const onAbort = () => finish(signal?.reason);
-    const parked: Parked = { wake: () => finish() };
     const timer = setTimeout(finish, Math.max(0, ms));
     if (signal?.aborted) return finish(signal.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
-    channel.parked.push(parked);
-    if (slot) slot.parked = parked;
+    slot.wake = () => finish();
   });
 }
 

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { PLACE_MS } from "../../src/fair/acquire.js";
+import { PLACE_MS } from "../../src/fair/index.js";
 import type { Lease, LockManager } from "../../src/index.js";
 import { spawnWorker } from "../harness/workers.js";
 import { type Adapter, inspect } from "../support/adapters.js";

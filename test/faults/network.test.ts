@@ -78,8 +78,10 @@ describe("slow and lossy networks", () => {
           } else {
             assert.equal(code, "ERR_LOCK_UNAVAILABLE", `${what}: ${code}`);
           }
-          // A round trip through a delayed majority costs 2d of the TTL, and fencing makes it two round trips.
-          const expected = count === 2 || d === 0 || (!fencing && d === ttl / 4);
+          // A round trip through a delayed majority costs 2d of the TTL. Fencing adds no second round trip here:
+          // every node has the same counter (the resource was locked on all of them just before), so the
+          // write-back is skipped.
+          const expected = count === 2 || d === 0 || d === ttl / 4;
           assert.equal(lease !== null, expected, `${what}: ${lease ? "granted" : "failed"}`);
           if (count === 2) assert.ok(remaining > ttl - 150, `${what}: the slow minority cost validity`);
           const token = spy.tokens.at(-1)!;
@@ -126,8 +128,9 @@ describe("slow and lossy networks", () => {
           "applied, reply lost",
         );
         await timed("release", releaseBound(options), slow, () => lease.release());
+        // A release settles once a quorum answered; the silent node applies its delete a moment later.
         assert.deepEqual(
-          await valuesOf(direct, lockKey(resource)),
+          await settledValues(direct, lockKey(resource), NONE),
           NONE,
           "the release reached the silent node too",
         );

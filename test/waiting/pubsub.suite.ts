@@ -3,6 +3,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { Lease } from "../../src/index.js";
+import { mutexKeys } from "../../src/mutex/keys.js";
 import { type Adapter, inspect } from "../support/adapters.js";
 import { suiteNodes } from "../support/suite.js";
 
@@ -15,6 +17,15 @@ async function channelsOn(urls: readonly string[]): Promise<string[][]> {
   return inspect(urls, (nodes) =>
     Promise.all(nodes.map((node) => node.pubsub("CHANNELS", "quorumlock:*") as Promise<string[]>)),
   );
+}
+
+/** Script calls (EVALSHA and EVAL) each node has served so far. */
+async function scriptCalls(urls: readonly string[]): Promise<number> {
+  const stats = await inspect(urls, (nodes) => Promise.all(nodes.map((node) => node.info("commandstats"))));
+  let calls = 0;
+  for (const text of stats)
+    for (const m of text.matchAll(/^cmdstat_eval(?:sha)?:calls=(\d+)/gm)) calls += Number(m[1]);
+  return calls;
 }
 
 export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
@@ -146,6 +157,101 @@ export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
         await held.release();
       },
     );
+
+    it("a release wakes one waiter across independent managers, not one per manager", T, async () => {
+      const holder = await manager();
+      const others = await Promise.all(Array.from({ length: 6 }, () => manager({ pollInterval: 60_000 })));
+      const resource = fresh("herd");
+      const held = await holder.acquire(resource);
+      // The first waiter to get the lock keeps it until the calls are counted; the others pass it on at once.
+      let first: ((lease: Lease) => void) | undefined;
+      const firstLease = new Promise<Lease>((resolve) => {
+        first = resolve;
+      });
+      const waiting = others.map(async (locks) => {
+        const lease = await locks.acquire(resource, { wait: 10_000 });
+        if (first) {
+          first(lease);
+          first = undefined;
+        } else await lease.release();
+      });
+      await sleep(300); // every waiter has queued, subscribed and looked again
+      const before = await scriptCalls(env.urls);
+      await held.release();
+      const lease = await firstLease;
+      await sleep(100); // a herd would try within this
+      const calls = (await scriptCalls(env.urls)) - before;
+      // The release and the woken waiter's attempt, once on each node: the other five did not try at all.
+      assert.ok(
+        calls <= 2 * nodeCount + 1,
+        `${calls} script calls on ${nodeCount} node(s) for one hand-over`,
+      );
+      await lease.release();
+      await Promise.all(waiting);
+    });
+
+    it("waiters in independent managers take turns: nobody starves", T, async () => {
+      const clients = await Promise.all(Array.from({ length: 6 }, () => manager()));
+      const resource = fresh("turns");
+      const until = performance.now() + 1_500;
+      let longest = 0;
+      const sections = await Promise.all(
+        clients.map(async (locks) => {
+          let count = 0;
+          while (performance.now() < until) {
+            const asked = performance.now();
+            const lease = await locks.acquire(resource, { wait: 10_000 });
+            longest = Math.max(longest, performance.now() - asked);
+            await sleep(2);
+            count++;
+            await lease.release();
+            await sleep(1);
+          }
+          return count;
+        }),
+      );
+      const mean = sections.reduce((a, b) => a + b, 0) / sections.length;
+      assert.ok(
+        Math.min(...sections) >= 0.5 * mean,
+        `sections per client ${sections.join(", ")}; longest wait ${longest.toFixed(0)} ms`,
+      );
+      assert.ok(longest < 1_000, `longest wait ${longest.toFixed(0)} ms`);
+    });
+
+    it("a waiter that crashed while first in line costs a short delay, then is skipped", T, async () => {
+      const holder = await manager();
+      const waiter = await manager({ pollInterval: 60_000 });
+      const resource = fresh("ghost");
+      const keys = mutexKeys("quorumlock:", resource);
+      const held = await holder.acquire(resource);
+      // A waiter that queued long ago, then crashed: its place lives for 600 ms more without a refresh.
+      await inspect(env.urls, (nodes) =>
+        Promise.all(
+          nodes.map(async (node) => {
+            const [seconds = 0, micros = 0] = (await node.time()).map(Number);
+            await node.zadd(keys.waiting, 1, "ghost");
+            await node.hset(keys.heartbeats, "ghost", seconds * 1000 + Math.floor(micros / 1000) + 600);
+          }),
+        ),
+      );
+      const waiting = waiter.acquire(resource, { wait: 10_000 });
+      await sleep(100);
+      const released = performance.now();
+      await held.release(); // kept for the ghost, which never comes
+      const lease = await waiting;
+      const took = performance.now() - released;
+      assert.ok(took < 1_500, `the live waiter got the lock ${took.toFixed(0)} ms after the release`);
+      await sleep(700); // the ghost's place is stale now
+      await lease.release();
+      const left = await inspect(env.urls, (nodes) =>
+        Promise.all(nodes.map((node) => node.zrange(keys.waiting, 0, -1))),
+      );
+      assert.deepEqual(
+        left,
+        env.urls.map(() => []),
+        "the stale place was dropped, and no place was left",
+      );
+    });
 
     it("still works with polling for deployments that forbid SUBSCRIBE", T, async () => {
       const holder = await manager();

@@ -1,0 +1,88 @@
+// The acquisition driver: what every primitive's acquire shares. It owns the deadline, the abort (translated
+// once, here), the split-vote pause, the waiter's place and wake-ups, and leaving nothing behind; the primitive
+// owns one attempt (primitive.ts).
+import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { LockContext } from "./context.js";
+import { LockAbortedError, LockUnavailableError } from "./errors.js";
+import type { Acquired, AttemptResult, Busy, Place, Primitive, PrimitiveKeys } from "./primitive.js";
+import { monotonicNow } from "./validity.js";
+import type { WaitStrategy } from "./waiting/strategy.js";
+
+export interface DriveOptions {
+  readonly ttl: number;
+  /** How long to wait for a busy lock, in ms (0: one attempt). */
+  readonly wait: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** The lease's makings, or the last busy attempt once `wait` ran out. `place`: the waiter's, if it had one. */
+export type Driven = (Acquired | Busy) & { readonly place: Place | undefined };
+
+/**
+ * Attempts until one succeeds, the lock turns out to be unreachable (fails fast: waiting does not bring nodes
+ * back), the deadline passes (returns the last busy attempt), or the signal aborts (`LockAbortedError`). A call
+ * that may wait has a place in the primitive's queue from its first failed attempt on; it leaves the queue
+ * (passing on whatever was handed to it) unless it got the lock.
+ */
+export async function drive<K extends PrimitiveKeys>(
+  ctx: LockContext,
+  strategy: WaitStrategy,
+  primitive: Primitive<K>,
+  resource: string,
+  keys: K,
+  token: string,
+  options: DriveOptions,
+): Promise<Driven> {
+  const { ttl, wait, signal } = options;
+  if (signal?.aborted) throw new LockAbortedError(resource, signal.reason);
+  const deadline = monotonicNow() + wait;
+  const place: Place | undefined =
+    wait > 0
+      ? { id: randomBytes(9).toString("base64url"), attempts: 0, registered: undefined, arrival: undefined }
+      : undefined;
+  const waiter = place ? strategy.begin(keys.channel, place.id) : undefined;
+  let last: AttemptResult | undefined;
+  let got: Acquired | undefined;
+  try {
+    for (;;) {
+      const tried = monotonicNow();
+      last = await primitive.attempt(ctx, keys, token, ttl, signal, place);
+      if (place) place.attempts++;
+      if (last.kind === "acquired") {
+        if (signal?.aborted) {
+          await primitive.release(ctx, keys, token, last.done, place);
+          throw signal.reason;
+        }
+        got = last;
+        return { ...last, place };
+      }
+      if (last.kind === "unavailable") {
+        throw new LockUnavailableError(resource, "acquire", ctx.quorum, last.outcomes, last.detail);
+      }
+      if (!waiter || monotonicNow() >= deadline) return { ...last, place };
+      if (last.split) {
+        // Contenders that raced in step split the vote, and each one's cleanup wakes the next waiter at once:
+        // they would race in step again. A random pause, on the scale of the attempt just made, sets them apart.
+        const pause = Math.random() * Math.max(2, monotonicNow() - tried);
+        await sleep(Math.min(pause, deadline - monotonicNow()), undefined, { signal });
+        continue;
+      }
+      const message = await waiter.next(last.retryAfter, deadline, signal);
+      const handed = message === undefined ? undefined : primitive.claim?.(ctx, message, ttl, last);
+      if (handed) {
+        got = handed;
+        return { ...handed, place };
+      }
+    }
+  } catch (reason) {
+    if (signal?.aborted) throw new LockAbortedError(resource, signal.reason);
+    throw reason;
+  } finally {
+    waiter?.end();
+    if (place?.registered !== undefined && !got) {
+      const after = last && last.kind === "acquired" ? last.done : [];
+      await primitive.leave(ctx, keys, token, place, after).catch(() => {});
+    }
+  }
+}
