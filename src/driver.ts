@@ -38,9 +38,7 @@ export async function drive<K extends PrimitiveKeys>(
   if (signal?.aborted) throw new LockAbortedError(resource, signal.reason);
   const deadline = monotonicNow() + wait;
   const place: Place | undefined =
-    wait > 0
-      ? { id: randomBytes(9).toString("base64url"), attempts: 0, registered: undefined, arrival: undefined }
-      : undefined;
+    wait > 0 ? { id: newWaiterId(), attempts: 0, registered: undefined, arrival: undefined } : undefined;
   const waiter = place ? strategy.begin(keys.channel, place.id) : undefined;
   let last: AttemptResult | undefined;
   let got: Acquired | undefined;
@@ -85,4 +83,15 @@ export async function drive<K extends PrimitiveKeys>(
       await primitive.leave(ctx, keys, token, place, after).catch(() => {});
     }
   }
+}
+
+const processId = randomBytes(6).toString("base64url");
+let waiters = 0;
+
+/**
+ * A waiter's public id: unique per process (a random prefix) and call. It says nothing about the token, and
+ * costs no randomness per call (a CSPRNG call per acquire was 7% of the uncontended path's CPU).
+ */
+function newWaiterId(): string {
+  return `${processId}.${(waiters++).toString(36)}`;
 }
