@@ -38,7 +38,15 @@ export async function drive<K extends PrimitiveKeys>(
   if (signal?.aborted) throw new LockAbortedError(resource, signal.reason);
   const deadline = monotonicNow() + wait;
   const place: Place | undefined =
-    wait > 0 ? { id: newWaiterId(), attempts: 0, registered: undefined, arrival: undefined } : undefined;
+    wait > 0
+      ? {
+          id: newWaiterId(),
+          attempts: 0,
+          reachable: strategy.reachable,
+          registered: undefined,
+          arrival: undefined,
+        }
+      : undefined;
   const waiter = place ? strategy.begin(keys.channel, place.id) : undefined;
   let last: AttemptResult | undefined;
   let got: Acquired | undefined;

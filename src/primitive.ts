@@ -17,6 +17,11 @@ export interface Place {
   readonly id: string;
   /** Attempts made so far with this place (the driver counts them). */
   attempts: number;
+  /**
+   * Whether a wake-up addressed to this waiter reaches it (pub/sub) or not (polling). A primitive that keeps the
+   * lock for the first waiter must not queue one that cannot be told.
+   */
+  readonly reachable: boolean;
   /** Monotonic instant the primitive last (re)registered the place in Redis; the primitive's to keep. */
   registered: number | undefined;
   /** The waiter's arrival, as the primitive orders its queue (e.g. server µs); the primitive's to keep. */

@@ -50,7 +50,8 @@ export async function attemptMutex(
   const start = monotonicNow();
   // A call's first attempt goes without a place (the uncontended path); later ones queue, and refresh the place
   // once it is a third of its lifetime old.
-  const queued = place !== undefined && place.attempts > 0;
+  // A poller is not queued: a lock kept for it would wait for its next look.
+  const queued = place?.reachable === true && place.attempts > 0;
   const register = queued && (place.registered === undefined || start - place.registered > PLACE_MS / 3);
   if (register) place.registered = start;
   const args = [

@@ -7,6 +7,8 @@ import type { Waiter, WaitStrategy } from "./strategy.js";
  * retrying in lockstep. Never sleeps past the holder's remaining TTL or the deadline.
  */
 export class PollStrategy implements WaitStrategy {
+  readonly reachable = false;
+
   constructor(private readonly interval: number) {}
 
   begin(): Waiter {

@@ -4,6 +4,11 @@ import type { Waiter, WaitStrategy } from "./strategy.js";
 
 /** How long a waiter sleeps without news before it looks again, in case a wake-up was lost. */
 const RECHECK_MS = 1_000;
+/**
+ * How long a channel stays subscribed after its last waiter left: a client that waits for the same lock again
+ * soon (a worker in a loop) then pays no SUBSCRIBE and UNSUBSCRIBE round trips each time.
+ */
+export const LINGER_MS = 1_000;
 
 /** Copies of one wake-up (one per node of a quorum) are recognised among a waiter's last this many messages. */
 const SEEN = 8;
@@ -19,6 +24,8 @@ interface Slot {
 /** One channel, shared by every waiter of this manager on it. */
 class Channel {
   refs = 0;
+  /** Set while the channel lingers without waiters, until it is unsubscribed. */
+  linger: NodeJS.Timeout | undefined;
   /** Settles once the subscription was confirmed by the nodes that answered in time; says how many did. */
   ready: Promise<number> = Promise.resolve(0);
   /** How many nodes confirmed, once `ready` has settled. */
@@ -44,6 +51,7 @@ export interface PubSubOptions {
  * message can be lost), and when a subscriber reconnects (it may have missed one).
  */
 export class PubSubStrategy implements WaitStrategy {
+  readonly reachable = true;
   readonly #nodes: readonly RedisConnection[];
   readonly #options: PubSubOptions;
   readonly #channels = new Map<string, Channel>();
@@ -95,7 +103,10 @@ export class PubSubStrategy implements WaitStrategy {
   }
 
   async close(): Promise<void> {
-    for (const channel of this.#channels.values()) for (const slot of channel.waiters.values()) slot.wake?.();
+    for (const channel of this.#channels.values()) {
+      clearTimeout(channel.linger);
+      for (const slot of channel.waiters.values()) slot.wake?.();
+    }
     this.#channels.clear();
     await Promise.allSettled((this.#subscribers ?? []).map((s) => s.close()));
     this.#subscribers = undefined;
@@ -147,15 +158,21 @@ export class PubSubStrategy implements WaitStrategy {
         }
       });
     }
+    clearTimeout(channel.linger);
+    channel.linger = undefined;
     channel.refs++;
     return channel;
   }
 
   #leave(name: string, channel: Channel): void {
     if (--channel.refs > 0 || this.#channels.get(name) !== channel) return;
-    this.#channels.delete(name);
-    // Sent after the SUBSCRIBE on the same connections, so it cannot overtake it.
-    for (const s of this.#subscribers ?? []) s.unsubscribe(name).catch(() => {});
+    channel.linger = setTimeout(() => {
+      if (channel.refs > 0 || this.#channels.get(name) !== channel) return;
+      this.#channels.delete(name);
+      // Sent after the SUBSCRIBE on the same connections, so it cannot overtake it.
+      for (const s of this.#subscribers ?? []) s.unsubscribe(name).catch(() => {});
+    }, LINGER_MS);
+    channel.linger.unref();
   }
 
   #onMessage(name: string, message: string): void {

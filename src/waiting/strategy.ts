@@ -3,6 +3,8 @@
  * strategy that listens for wake-ups cannot miss one sent between a failed attempt and the wait.
  */
 export interface WaitStrategy {
+  /** Whether wake-ups addressed to a waiter reach it (pub/sub), or it only looks again from time to time (polling). */
+  readonly reachable: boolean;
   /**
    * `channel`: where the primitive announces wake-ups; `id`: the waiter's id. A wake-up is addressed to one
    * waiter ("<kind>:<id>[:…]"): only that waiter wakes, and `next` hands it the message.

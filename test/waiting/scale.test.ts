@@ -5,6 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { LockManager } from "../../src/index.js";
+import { LINGER_MS } from "../../src/waiting/pubsub.js";
 import { type RedisNode, startRedis } from "../harness/redis-node.js";
 import { inspect } from "../support/adapters.js";
 
@@ -73,6 +74,7 @@ for (const { fair, waiters: count, resources: spread } of [
           0,
           "no abort listener left on the caller's signal",
         );
+        await sleep(LINGER_MS + 200); // a channel stays subscribed for a moment after its last waiter left
         const channels = await inspect([node.url], ([n]) => n!.pubsub("CHANNELS", "quorumlock:*"));
         assert.deepEqual(channels, [], "no channel still subscribed");
         const left = await inspect([node.url], ([n]) => n!.keys("quorumlock:*"));
