@@ -15,5 +15,10 @@ export const mutex: Primitive<MutexKeys> = {
   },
   extend: extendMutex,
   release: (ctx, keys, token, after, place) =>
-    releaseMutex(ctx, keys, token, { after, drop: place?.id, settleOnQuorum: true }),
+    releaseMutex(ctx, keys, token, {
+      after,
+      // Only a place that was queued needs dropping: the uncontended path sends no queue commands at all.
+      drop: place?.registered === undefined ? undefined : place.id,
+      settleOnQuorum: true,
+    }),
 };
