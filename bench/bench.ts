@@ -1,11 +1,22 @@
 // `npm run bench [-- --quick]`: every library in one run, on redis-server nodes this script starts,
 // side by side. Prints markdown tables and writes JSON to bench/results/.
-import { fork } from "node:child_process";
+import { type ChildProcess, fork } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import { type RedisNodes, startRedisNodes } from "../test/harness/redis-node.js";
-import { contend, HOLD_MS, type Hold, OUTSIDE_MS, systemNow } from "./contend.js";
+import {
+  closeLibraries,
+  contend,
+  HOLD_MS,
+  type Hold,
+  makeLibraries,
+  OUTSIDE_MS,
+  requestsSent,
+  systemNow,
+  warmUp,
+} from "./contend.js";
+import { exitsByItself } from "./leftovers.js";
 import {
   CONTENDERS,
   floor,
@@ -15,34 +26,51 @@ import {
   redlock,
   sesameRedlock,
 } from "./libraries.js";
+import { printContended, printUncontended } from "./report.js";
+import type { Job } from "./worker.js";
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" } } });
-const SECONDS = values.quick ? 1.5 : 4;
+/** Seconds per contended row, and per round of an uncontended row (each runs ROUNDS rounds). */
+const SECONDS = values.quick ? 1 : 4;
+const ROUND_SECONDS = values.quick ? 0.3 : 1;
+const ROUNDS = 3;
 const WORKERS = 10;
-/** Row (e): the workers split over this many processes. */
+/** The split rows: the workers over this many processes. */
 const PROCESSES = 2;
 
+/** One connection per node for INFO commandstats / RESETSTAT, kept for the whole run. */
+function statsClients(urls: readonly string[]): Redis[] {
+  return urls.map((url) => new Redis(url));
+}
+
 /** Calls served by the nodes since the last reset (INFO commandstats), scripts' inner calls included. */
-async function commands(urls: readonly string[], reset: boolean): Promise<number> {
+async function commands(admin: readonly Redis[], reset: boolean): Promise<number> {
   let total = 0;
-  for (const url of urls) {
-    const client = new Redis(url);
+  for (const client of admin) {
     if (reset) await client.config("RESETSTAT");
     else
       total += [...(await client.info("commandstats")).matchAll(/calls=(\d+)/g)].reduce(
         (n, m) => n + Number(m[1]),
         0,
       );
-    client.disconnect();
   }
   return total;
 }
 
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+const median = (xs: number[]) =>
+  pct(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 
-async function uncontended(lib: Library, urls: readonly string[]) {
-  const until = performance.now() + SECONDS * 1000;
+/** One round of acquire + release in a loop on rotating free keys, ROUND_SECONDS long. */
+async function uncontendedRound(lib: Library, admin: readonly Redis[]) {
+  await commands(admin, true);
+  const sent = requestsSent();
+  const cpu = process.cpuUsage();
+  const until = performance.now() + ROUND_SECONDS * 1000;
   let ops = 0;
   let errors = 0;
   while (performance.now() < until) {
@@ -54,15 +82,56 @@ async function uncontended(lib: Library, urls: readonly string[]) {
       errors++;
     }
   }
-  return { library: lib.name, nodes: urls.length, opsPerSec: ops / SECONDS, errors };
+  const used = process.cpuUsage(cpu);
+  const requests = requestsSent() - sent;
+  const calls = await commands(admin, false);
+  const per = Math.max(ops, 1);
+  return {
+    opsPerSec: ops / ROUND_SECONDS,
+    cpuMicrosPerOp: (used.user + used.system) / per,
+    requestsPerOp: requests / per,
+    commandsPerOp: calls / per,
+    errors,
+  };
+}
+
+/** Every library open at once; ROUNDS rounds, each running the libraries one after another; medians. */
+async function uncontended(makers: (() => Library)[], urls: readonly string[], admin: readonly Redis[]) {
+  const libs = makers.map((make) => make());
+  try {
+    for (const lib of libs) await warmUp([lib], "bench:warmup");
+    const rounds: Awaited<ReturnType<typeof uncontendedRound>>[][] = libs.map(() => []);
+    for (let r = 0; r < ROUNDS; r++)
+      for (const [i, lib] of libs.entries()) rounds[i]!.push(await uncontendedRound(lib, admin));
+    return libs.map((lib, i) => {
+      const of = (k: "opsPerSec" | "cpuMicrosPerOp" | "requestsPerOp" | "commandsPerOp") =>
+        median(rounds[i]!.map((x) => x[k]));
+      return {
+        library: lib.name,
+        nodes: urls.length,
+        opsPerSec: of("opsPerSec"),
+        cpuMicrosPerOp: of("cpuMicrosPerOp"),
+        requestsPerOp: of("requestsPerOp"),
+        commandsPerOp: of("commandsPerOp"),
+        errors: rounds[i]!.reduce((n, x) => n + x.errors, 0),
+        rounds: rounds[i]!.map((x) => x.opsPerSec),
+      };
+    });
+  } finally {
+    await closeLibraries(libs);
+  }
+}
+
+interface RunTotals {
+  holds: Hold[];
+  errors: number;
+  requests: number;
+  cpuMicros: number;
+  calls: number;
 }
 
 /** Turns the holds of one contention run into its row. */
-function summarise(
-  library: string,
-  urls: readonly string[],
-  run: { holds: Hold[]; errors: number; requests: number; cpuMicros: number; calls: number },
-) {
+function summarise(library: string, urls: readonly string[], run: RunTotals) {
   const holds = [...run.holds].sort((a, b) => a.start - b.start);
   const waits = holds.map((h) => h.waited).sort((a, b) => a - b);
   const handoffs: number[] = [];
@@ -74,6 +143,7 @@ function summarise(
   }
   handoffs.sort((a, b) => a - b);
   const per = Array.from({ length: WORKERS }, (_, w) => holds.filter((h) => h.worker === w).length);
+  const sections = Math.max(holds.length, 1);
   return {
     library,
     nodes: urls.length,
@@ -85,160 +155,196 @@ function summarise(
     handoffP99: pct(handoffs, 99),
     fewest: Math.min(...per),
     most: Math.max(...per),
-    requestsPerSection: run.requests / Math.max(holds.length, 1),
-    commandsPerSection: run.calls / Math.max(holds.length, 1),
-    cpuMsPerSection: run.cpuMicros / 1000 / Math.max(holds.length, 1),
+    fewestPerMean: Math.min(...per) / (holds.length / WORKERS),
+    requestsPerSection: run.requests / sections,
+    commandsPerSection: run.calls / sections,
+    cpuMicrosPerSection: run.cpuMicros / sections,
     errors: run.errors,
     longestIdleMs: idle,
   };
 }
 
-/** WORKERS loops in this process. */
-async function contended(id: string, urls: readonly string[]) {
-  const lib = CONTENDERS[id]!(urls);
+/** WORKERS loops in this process, on one shared library or one each. */
+async function contended(
+  id: string,
+  urls: readonly string[],
+  admin: readonly Redis[],
+  key: string,
+  own: boolean,
+) {
+  const libs = makeLibraries(() => CONTENDERS[id]!(urls), WORKERS, own);
   try {
-    await lib.acquire("bench:warmup").then((release) => release());
-    await commands(urls, true);
+    await warmUp(libs, "bench:warmup");
+    await commands(admin, true);
     const cpu = process.cpuUsage();
     const until = systemNow() + SECONDS * 1000;
-    const { holds, errors, requests } = await contend(lib, `bench:busy:${id}`, WORKERS, until);
+    const { holds, errors, requests } = await contend(libs, key, until);
     const used = process.cpuUsage(cpu);
-    const calls = await commands(urls, false);
-    return summarise(lib.name, urls, { holds, errors, requests, cpuMicros: used.user + used.system, calls });
-  } finally {
-    await lib.close();
-  }
-}
-
-/** The same WORKERS loops, split over PROCESSES worker processes that run in one window. */
-async function contendedAcross(id: string, urls: readonly string[]) {
-  const each = WORKERS / PROCESSES;
-  const script = new URL("./worker.ts", import.meta.url).pathname;
-  const children = Array.from({ length: PROCESSES }, (_, p) =>
-    fork(script, [id, urls.join(","), `bench:busy:2p:${id}`, String(each), String(p * each)], {
-      execArgv: ["--import", "tsx"],
-    }),
-  );
-  try {
-    const reports = children.map(
-      (child) =>
-        new Promise<{ name: string; holds: Hold[]; errors: number; requests: number; cpuMicros: number }>(
-          (resolve, reject) => {
-            child.on("message", (m) => {
-              if (m !== "ready") resolve(m as never);
-            });
-            child.on("exit", (code) => reject(new Error(`bench worker exited with ${code}`)));
-          },
-        ),
-    );
-    await Promise.all(children.map((child) => new Promise((resolve) => child.once("message", resolve))));
-    await commands(urls, true);
-    const until = systemNow() + SECONDS * 1000;
-    for (const child of children) child.send({ until });
-    const results = await Promise.all(reports);
-    const calls = await commands(urls, false);
-    return summarise(results[0]!.name, urls, {
-      holds: results.flatMap((r) => r.holds),
-      errors: results.reduce((n, r) => n + r.errors, 0),
-      requests: results.reduce((n, r) => n + r.requests, 0),
-      cpuMicros: results.reduce((n, r) => n + r.cpuMicros, 0),
+    const calls = await commands(admin, false);
+    return summarise(libs[0]!.name, urls, {
+      holds,
+      errors,
+      requests,
+      cpuMicros: used.user + used.system,
       calls,
     });
   } finally {
-    for (const child of children) child.kill("SIGKILL");
+    await closeLibraries(libs);
   }
 }
 
-async function run<T>(
-  make: () => Library,
+type Report = { name: string; holds: Hold[]; errors: number; requests: number; cpuMicros: number };
+
+/** PROCESSES worker processes (worker.ts), started on first use and kept for every split row. */
+function workerProcesses() {
+  let children: ChildProcess[] | undefined;
+  // The next message of a child, or an error if it exits (or reports one) first.
+  const reply = <T>(child: ChildProcess) =>
+    new Promise<T>((resolve, reject) => {
+      const exited = (code: number | null) => reject(new Error(`bench worker exited with ${code}`));
+      child.once("exit", exited);
+      child.once("message", (m: T | { error: string }) => {
+        child.off("exit", exited);
+        if (typeof m === "object" && m !== null && "error" in m)
+          reject(new Error(`bench worker: ${m.error}`));
+        else resolve(m as T);
+      });
+    });
+  return {
+    /** Each process makes its share of the WORKERS loops' libraries; `go(until)` runs them in one window. */
+    async prepare(id: string, urls: readonly string[], key: string, own: boolean) {
+      const script = new URL("./worker.ts", import.meta.url).pathname;
+      children ??= Array.from({ length: PROCESSES }, () => fork(script, { execArgv: ["--import", "tsx"] }));
+      const each = WORKERS / PROCESSES;
+      const ready = children.map((child) => reply<"ready">(child));
+      for (const [p, child] of children.entries())
+        child.send({ job: { id, urls, key, workers: each, firstWorker: p * each, own } satisfies Job });
+      await Promise.all(ready);
+      return async (until: number) => {
+        const reports = children!.map((child) => reply<Report>(child));
+        for (const child of children!) child.send({ until });
+        return Promise.all(reports);
+      };
+    },
+    /** Disconnects; each process must then exit by itself with 0 (see leftovers.ts). */
+    async close() {
+      if (!children) return;
+      const codes = await Promise.all(
+        children.map((child) => {
+          const exit = new Promise<number | null>((resolve) => child.once("exit", resolve));
+          child.disconnect();
+          return exit;
+        }),
+      );
+      if (codes.some((code) => code !== 0)) throw new Error(`bench workers exited with ${codes.join(", ")}`);
+    },
+  };
+}
+
+/** The same WORKERS loops, split over the worker processes, which contend in one window. */
+async function contendedAcross(
+  processes: ReturnType<typeof workerProcesses>,
+  id: string,
   urls: readonly string[],
-  scenario: (l: Library, u: readonly string[]) => Promise<T>,
+  admin: readonly Redis[],
+  key: string,
+  own: boolean,
 ) {
-  const lib = make();
-  try {
-    await lib.acquire("bench:warmup").then((release) => release());
-    return await scenario(lib, urls);
-  } finally {
-    await lib.close();
-  }
+  const go = await processes.prepare(id, urls, key, own);
+  await commands(admin, true);
+  const results = await go(systemNow() + SECONDS * 1000);
+  const calls = await commands(admin, false);
+  return summarise(results[0]!.name, urls, {
+    holds: results.flatMap((r) => r.holds),
+    errors: results.reduce((n, r) => n + r.errors, 0),
+    requests: results.reduce((n, r) => n + r.requests, 0),
+    cpuMicros: results.reduce((n, r) => n + r.cpuMicros, 0),
+    calls,
+  });
 }
-
-const f = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "–");
 
 async function main(nodes1: RedisNodes, nodes5: RedisNodes) {
   const one = nodes1.urls();
   const five = nodes5.urls();
+  const admin = { 1: statsClients(one), 5: statsClients(five) };
   const results: Record<string, unknown[]> = {};
-
-  console.log(`# quorumlock benchmark (${SECONDS} s per run, Node ${process.version})\n`);
-  for (const [label, urls] of [
-    ["(a) uncontended acquire + release, 1 node", one],
-    ["(b) uncontended acquire + release, 5 nodes (quorum 3)", five],
-  ] as const) {
-    const libs = [
-      () => floor(urls),
-      () => quorumlock(urls, "quorumlock"),
-      ...(urls.length > 1 ? [() => quorumlock(urls, "quorumlock, fencing off", { fencing: false })] : []),
-      () => redlock(urls),
-      () => sesameRedlock(urls),
-      () => redisSemaphore(urls),
-    ];
-    const rows = [];
-    for (const make of libs) rows.push(await run(make, urls, uncontended));
-    const base = rows[0]!.opsPerSec;
-    const bestPeer = Math.max(
-      ...rows
-        .filter((r) => !r.library.startsWith("quorumlock") && !r.library.startsWith("floor"))
-        .map((r) => r.opsPerSec),
+  const processes = workerProcesses();
+  try {
+    console.log(
+      `# quorumlock benchmark (Node ${process.version}; contended rows ${SECONDS} s each, uncontended rows the median of ${ROUNDS} rounds of ${ROUND_SECONDS} s)\n`,
     );
     console.log(
-      `## ${label}\n\n| library | ops/s | × floor | × best peer | errors |\n| --- | ---: | ---: | ---: | ---: |`,
+      "Best peer: in throughput columns the peer (redlock, @sesamecare-oss/redlock, redis-semaphore) with the most ops or sections per second; in CPU columns the peer with the least Node CPU per op or section. Node CPU is process.cpuUsage() of the process(es) running the workers, user + system.\n",
     );
-    for (const r of rows)
-      console.log(
-        `| ${r.library} | ${f(r.opsPerSec, 0)} | ${f(r.opsPerSec / base, 2)} | ${f(r.opsPerSec / bestPeer, 2)} | ${r.errors} |`,
+    for (const [label, urls] of [
+      ["(a) uncontended acquire + release, 1 node", one],
+      ["(b) uncontended acquire + release, 5 nodes (quorum 3)", five],
+    ] as const) {
+      const rows = await uncontended(
+        [
+          () => floor(urls),
+          () => quorumlock(urls, "quorumlock"),
+          ...(urls.length > 1 ? [() => quorumlock(urls, "quorumlock, fencing off", { fencing: false })] : []),
+          () => redlock(urls),
+          () => sesameRedlock(urls),
+          () => redisSemaphore(urls),
+        ],
+        urls,
+        admin[urls.length as 1 | 5],
       );
-    console.log("");
-    results[label] = rows;
-  }
-
-  const peers = ["redlock", "sesame-redlock", "redis-semaphore"];
-  for (const [label, urls, ids, across] of [
-    [
-      `(c) ${WORKERS} workers contend for one key (hold ${HOLD_MS} ms, ${OUTSIDE_MS} ms outside), 1 node`,
-      one,
-      ["quorumlock", "quorumlock-fair", "quorumlock-poll", ...peers],
-      false,
-    ],
-    // Fair mode needs a single node: on 5 it is refused (see the README).
-    [`(d) the same on 5 nodes`, five, ["quorumlock", "quorumlock-poll", ...peers], false],
-    [
-      `(e) the same, the workers split over ${PROCESSES} processes, 1 node`,
-      one,
-      ["quorumlock", "quorumlock-fair", "quorumlock-poll", ...peers],
-      true,
-    ],
-  ] as const) {
-    const rows = [];
-    for (const id of ids) rows.push(await (across ? contendedAcross(id, urls) : contended(id, urls)));
-    console.log(
-      `## ${label}\n\n| library | sections/s | wait p50 / p99 / max ms | handoff p50 / p99 ms | fewest … most per worker | requests / commands per section | CPU ms/section | errors | longest idle ms |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
-    );
-    for (const r of rows) {
-      console.log(
-        `| ${r.library} | ${f(r.sectionsPerSec, 0)} | ${f(r.waitP50)} / ${f(r.waitP99)} / ${f(r.waitMax, 0)} | ${f(r.handoffP50, 2)} / ${f(r.handoffP99, 2)} | ${r.fewest} … ${r.most} | ${f(r.requestsPerSection)} / ${f(r.commandsPerSection)} | ${f(r.cpuMsPerSection, 2)} | ${r.errors} | ${f(r.longestIdleMs, 0)} |`,
-      );
+      printUncontended(label, rows);
+      results[label] = rows;
     }
-    console.log("");
-    results[label] = rows;
+
+    const peers = ["redlock", "sesame-redlock", "redis-semaphore"];
+    // Fair mode needs a single node: on 5 it is refused (see the README).
+    const on1 = ["quorumlock", "quorumlock-fair", "quorumlock-poll", ...peers];
+    const on5 = ["quorumlock", "quorumlock-poll", ...peers];
+    const load = `${WORKERS} workers contend for one key (hold ${HOLD_MS} ms, ${OUTSIDE_MS} ms outside)`;
+    const own = "independent clients: one manager / client set per worker";
+    const shared = "one shared manager / client set";
+    for (const [row, what, urls, ids, across, independent] of [
+      ["c", `${load}, ${own}, 1 node`, one, on1, false, true],
+      ["d", `${load}, ${own}, 5 nodes`, five, on5, false, true],
+      ["e", `${load}, ${own}, split over ${PROCESSES} processes, 1 node`, one, on1, true, true],
+      ["f", `${load}, ${shared}, 1 node`, one, on1, false, false],
+      ["g", `${load}, ${shared}, 5 nodes`, five, on5, false, false],
+      [
+        "h",
+        `${load}, ${shared} per process, split over ${PROCESSES} processes, 1 node`,
+        one,
+        on1,
+        true,
+        false,
+      ],
+    ] as const) {
+      const label = `(${row}) ${what}`;
+      const admins = admin[urls.length as 1 | 5];
+      const rows = [];
+      for (const id of ids) {
+        const key = `bench:busy:${row}:${id}`;
+        rows.push(
+          await (across
+            ? contendedAcross(processes, id, urls, admins, key, independent)
+            : contended(id, urls, admins, key, independent)),
+        );
+      }
+      printContended(label, rows);
+      results[label] = rows;
+    }
+  } finally {
+    for (const client of [...admin[1], ...admin[5]]) client.disconnect();
+    await processes.close();
   }
 
   mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
   const file = new URL(`./results/${values.quick ? "quick" : "latest"}.json`, import.meta.url);
-  writeFileSync(file, `${JSON.stringify({ node: process.version, seconds: SECONDS, results }, null, 2)}\n`);
-  console.log(`JSON: ${file.pathname}`);
+  const settings = { seconds: SECONDS, roundSeconds: ROUND_SECONDS, rounds: ROUNDS, workers: WORKERS };
+  writeFileSync(file, `${JSON.stringify({ node: process.version, ...settings, results }, null, 2)}\n`);
+  console.log(`JSON: ${file.pathname} (the run took ${((performance.now() - started) / 1000).toFixed(0)} s)`);
 }
 
+const started = performance.now();
 const nodes1 = await startRedisNodes(1);
 const nodes5 = await startRedisNodes(5);
 try {
@@ -246,4 +352,5 @@ try {
 } finally {
   await nodes1.stopAll();
   await nodes5.stopAll();
+  exitsByItself("bench");
 }

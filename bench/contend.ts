@@ -1,6 +1,7 @@
-// The contention loop, shared by the in-process rows and the worker processes of row (e): `workers` async
-// loops take the lock, hold it HOLD_MS, release, spend OUTSIDE_MS outside, until `until`. Times are on the
-// system-wide monotonic clock (process.hrtime), so holds from several processes line up.
+// The contention loop, shared by the in-process rows and the worker processes of the split rows: `workers` async
+// loops take the lock, hold it HOLD_MS, release, spend OUTSIDE_MS outside, until `until`. Worker w locks through
+// `libs[w]`: the same library for every worker (one shared manager/client) or one each (independent clients).
+// Times are on the system-wide monotonic clock (process.hrtime), so holds from several processes line up.
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import type { Library } from "./libraries.js";
@@ -28,10 +29,29 @@ export interface Hold {
 /** Monotonic milliseconds, the same clock in every process of this machine. */
 export const systemNow = (): number => Number(process.hrtime.bigint()) / 1e6;
 
+/** Requests sent through ioredis in this process so far. */
+export const requestsSent = (): number => requests;
+
+/** `workers` libraries: one shared by all, or one each (as `workers` independent service instances). */
+export function makeLibraries(make: () => Library, workers: number, independent: boolean): Library[] {
+  if (independent) return Array.from({ length: workers }, () => make());
+  const lib = make();
+  return Array.from({ length: workers }, () => lib);
+}
+
+/** Closes each distinct library once. */
+export async function closeLibraries(libs: readonly Library[]): Promise<void> {
+  await Promise.all([...new Set(libs)].map((lib) => lib.close()));
+}
+
+/** Takes and releases a lock once through each distinct library, so that connections and scripts are ready. */
+export async function warmUp(libs: readonly Library[], key: string): Promise<void> {
+  for (const lib of new Set(libs)) await lib.acquire(key).then((release) => release());
+}
+
 export async function contend(
-  lib: Library,
+  libs: readonly Library[],
   key: string,
-  workers: number,
   until: number,
   firstWorker = 0,
 ): Promise<{ holds: Hold[]; errors: number; requests: number }> {
@@ -39,7 +59,7 @@ export async function contend(
   let errors = 0;
   const sentBefore = requests;
   await Promise.all(
-    Array.from({ length: workers }, async (_, w) => {
+    libs.map(async (lib, w) => {
       while (systemNow() < until) {
         const asked = systemNow();
         try {

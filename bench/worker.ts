@@ -1,17 +1,42 @@
-// One worker process of row (e): makes the contender named in argv, warms it up, says "ready", and on
-// {until} runs the contention loop, then sends back its holds, errors and CPU time.
-import { contend } from "./contend.js";
-import { CONTENDERS } from "./libraries.js";
+// A worker process of the split rows, kept for the whole run (starting one through tsx costs seconds). For each
+// job it makes the contender named in the job (one library for all its workers, or one each), warms it up and
+// says "ready"; on {until} it runs the contention loop, closes the libraries and sends back its holds, errors and
+// CPU time. When the parent disconnects it must exit by itself: a library that left something open shows here.
+import { closeLibraries, contend, makeLibraries, warmUp } from "./contend.js";
+import { exitsByItself } from "./leftovers.js";
+import { CONTENDERS, type Library } from "./libraries.js";
 
-const [id, urls, key, workers, firstWorker] = process.argv.slice(2);
-const lib = CONTENDERS[id!]!(urls!.split(","));
-await lib.acquire(`bench:warmup:${process.pid}`).then((release) => release());
-process.send?.("ready");
-const { until } = await new Promise<{ until: number }>((resolve) =>
-  process.once("message", resolve as never),
-);
-const cpu = process.cpuUsage();
-const result = await contend(lib, key!, Number(workers), until, Number(firstWorker));
-const used = process.cpuUsage(cpu);
-await lib.close();
-process.send?.({ name: lib.name, ...result, cpuMicros: used.user + used.system }, () => process.exit(0));
+export interface Job {
+  readonly id: string;
+  readonly urls: readonly string[];
+  readonly key: string;
+  readonly workers: number;
+  readonly firstWorker: number;
+  readonly own: boolean;
+}
+
+const send = (message: unknown) => process.send?.(message);
+let libs: Library[] = [];
+
+async function prepare(job: Job) {
+  libs = makeLibraries(() => CONTENDERS[job.id]!(job.urls), job.workers, job.own);
+  await warmUp(libs, `bench:warmup:${process.pid}`);
+  send("ready");
+}
+
+async function run(job: Job, until: number) {
+  const cpu = process.cpuUsage();
+  const result = await contend(libs, job.key, until, job.firstWorker);
+  const used = process.cpuUsage(cpu);
+  await closeLibraries(libs);
+  send({ name: libs[0]!.name, ...result, cpuMicros: used.user + used.system });
+  libs = [];
+}
+
+let current: Job | undefined;
+process.on("message", (message: { job: Job } | { until: number }) => {
+  if ("job" in message) current = message.job;
+  const step = "job" in message ? prepare(message.job) : run(current!, message.until);
+  step.catch((error: unknown) => send({ error: String(error) }));
+});
+process.once("disconnect", () => exitsByItself(`bench worker ${process.pid}`));

@@ -1,0 +1,71 @@
+// The benchmark's markdown tables. "× best peer" compares with the best of redlock, @sesamecare-oss/redlock and
+// redis-semaphore in the same table: the most ops (sections) per second, the least Node CPU per op (section).
+const f = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "–");
+
+const isPeer = (library: string) => !library.startsWith("quorumlock") && !library.startsWith("floor");
+
+function best<T extends { library: string }>(
+  rows: readonly T[],
+  of: (r: T) => number,
+  pick: typeof Math.max,
+) {
+  return pick(...rows.filter((r) => isPeer(r.library)).map(of));
+}
+
+export interface UncontendedRow {
+  library: string;
+  opsPerSec: number;
+  cpuMicrosPerOp: number;
+  requestsPerOp: number;
+  commandsPerOp: number;
+  errors: number;
+}
+
+export function printUncontended(label: string, rows: readonly UncontendedRow[]): void {
+  const base = rows[0]!.opsPerSec;
+  const fastest = best(rows, (r) => r.opsPerSec, Math.max);
+  const leanest = best(rows, (r) => r.cpuMicrosPerOp, Math.min);
+  console.log(`## ${label}\n`);
+  console.log(
+    "| library | ops/s | × floor | × best peer | Node CPU µs/op | CPU × best peer | requests / commands per op | errors |",
+  );
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const r of rows)
+    console.log(
+      `| ${r.library} | ${f(r.opsPerSec, 0)} | ${f(r.opsPerSec / base, 2)} | ${f(r.opsPerSec / fastest, 2)} | ${f(r.cpuMicrosPerOp, 0)} | ${f(r.cpuMicrosPerOp / leanest, 2)} | ${f(r.requestsPerOp)} / ${f(r.commandsPerOp)} | ${r.errors} |`,
+    );
+  console.log("");
+}
+
+export interface ContendedRow {
+  library: string;
+  sectionsPerSec: number;
+  waitP50: number;
+  waitP99: number;
+  waitMax: number;
+  handoffP50: number;
+  handoffP99: number;
+  fewest: number;
+  most: number;
+  fewestPerMean: number;
+  requestsPerSection: number;
+  commandsPerSection: number;
+  cpuMicrosPerSection: number;
+  errors: number;
+  longestIdleMs: number;
+}
+
+export function printContended(label: string, rows: readonly ContendedRow[]): void {
+  const fastest = best(rows, (r) => r.sectionsPerSec, Math.max);
+  const leanest = best(rows, (r) => r.cpuMicrosPerSection, Math.min);
+  console.log(`## ${label}\n`);
+  console.log(
+    "| library | sections/s | × best peer | wait p50 / p99 / max ms | hand-off p50 / p99 ms | fewest … most per worker | fewest ÷ mean | requests / commands per section | Node CPU µs/section | CPU × best peer | errors | longest idle ms |",
+  );
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const r of rows)
+    console.log(
+      `| ${r.library} | ${f(r.sectionsPerSec, 0)} | ${f(r.sectionsPerSec / fastest, 2)} | ${f(r.waitP50)} / ${f(r.waitP99)} / ${f(r.waitMax, 0)} | ${f(r.handoffP50, 2)} / ${f(r.handoffP99, 2)} | ${r.fewest} … ${r.most} | ${f(r.fewestPerMean, 2)} | ${f(r.requestsPerSection)} / ${f(r.commandsPerSection)} | ${f(r.cpuMicrosPerSection, 0)} | ${f(r.cpuMicrosPerSection / leanest, 2)} | ${r.errors} | ${f(r.longestIdleMs, 0)} |`,
+    );
+  console.log("");
+}
