@@ -16,14 +16,16 @@
   ARGV[5] a waiter id to drop from the queue first (the owner's own place, or a waiter that leaves), or ""
   ARGV[6] an id of this release, the same on every node (so that the waiter knows the copies of one wake-up)
 
-  Returns 1 when the lock was freed (or kept for the first waiter), 0 when it did not hold ARGV[1] (nothing is
-  published then). Publishes "w:<waiter id>:<release id>" to wake that waiter (nothing when nobody waits).
+  Returns 1 when the lock was freed (or kept for the first waiter), 0 when it held neither ARGV[1] nor a lock kept
+  for the waiter ARGV[5] (nothing is published then). Publishes "w:<waiter id>:<release id>" to wake that waiter (nothing when nobody waits).
 ]]
 if ARGV[5] ~= '' then
   redis.call('ZREM', KEYS[2], ARGV[5])
   redis.call('HDEL', KEYS[3], ARGV[5])
 end
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+local held = redis.call('GET', KEYS[1])
+-- A waiter that got the lock on a majority may find it kept for itself on a node that released late: pass it on.
+if held ~= ARGV[1] and not (ARGV[5] ~= '' and held == 'r:' .. ARGV[5]) then
   return 0
 end
 local now
