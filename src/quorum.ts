@@ -57,7 +57,11 @@ export function vote<T>(
   const outcomes: NodeOutcome[] = nodes.map((c) => ({ node: c.label, status: "pending" }));
   const verdicts: (Verdict<T> | undefined)[] = new Array(n).fill(undefined);
   const flags = nodes.map(() => ({ aborted: false }));
-  const giveUp: ((why: "timeout" | "abandoned") => void)[] = new Array(n);
+  /** Per node: whether the vote stopped waiting for it (answered, timed out or abandoned). */
+  const over: boolean[] = new Array(n).fill(false);
+  const settle: (() => void)[] = new Array(n);
+  const done = nodes.map((_, i) => new Promise<void>((resolve) => (settle[i] = resolve)));
+  let open = n;
   let ok = 0;
   let notOk = 0;
   let decided = false;
@@ -67,10 +71,26 @@ export function vote<T>(
     resolveResult = res;
     rejectResult = rej;
   });
+  // One timer for the whole vote, not one per node: every node's request starts now and has the same timeout.
+  const timer = setTimeout(() => {
+    for (let i = 0; i < n; i++) {
+      if (over[i]) continue;
+      flags[i]!.aborted = true;
+      const error = new Error(`${nodes[i]!.label} did not answer within ${options.timeout} ms`);
+      finish(i, { node: nodes[i]!.label, status: "timeout", error }, undefined);
+    }
+  }, options.timeout);
+  const stop = (i: number): boolean => {
+    if (over[i]) return false;
+    over[i] = true;
+    settle[i]!();
+    if (--open === 0) clearTimeout(timer);
+    return true;
+  };
   const abandon = () => {
     for (let i = 0; i < n; i++) {
       flags[i]!.aborted = true;
-      giveUp[i]?.("abandoned");
+      stop(i);
     }
   };
   const snapshot = (): VoteResult<T> => ({
@@ -95,42 +115,26 @@ export function vote<T>(
     abandon();
     rejectResult(options.signal?.reason);
   };
-
-  const done = nodes.map(async (conn, i) => {
-    const flag = flags[i]!;
-    let timer: NodeJS.Timeout | undefined;
-    const gaveUp = new Promise<"timeout" | "abandoned">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), options.timeout);
-      giveUp[i] = resolve;
-    });
-    let outcome: NodeOutcome;
-    let verdict: Verdict<T> | undefined;
-    try {
-      const settled = await Promise.race([request(conn, flag), gaveUp]);
-      if (settled === "abandoned") return;
-      if (settled === "timeout") {
-        flag.aborted = true;
-        const error = new Error(`${conn.label} did not answer within ${options.timeout} ms`);
-        outcome = { node: conn.label, status: "timeout", error };
-      } else {
-        verdict = settled;
-        outcome = { node: conn.label, status: settled.status };
-      }
-    } catch (error) {
-      outcome = { node: conn.label, status: "error", error: asError(error) };
-    } finally {
-      clearTimeout(timer);
-    }
+  function finish(i: number, outcome: NodeOutcome, verdict: Verdict<T> | undefined): void {
+    if (!stop(i)) return; // a late answer from a node the vote stopped waiting for
     // A node that fails after the vote was decided is still worth reporting.
     if (outcome.error && options.about)
-      emit.nodeError({ node: conn.label, ...options.about, error: outcome.error });
+      emit.nodeError({ node: outcome.node, ...options.about, error: outcome.error });
     if (decided) return;
     outcomes[i] = outcome;
     verdicts[i] = verdict;
     if (outcome.status === "ok") ok++;
     else notOk++;
     maybeDecide();
-  });
+  }
+
+  for (let i = 0; i < n; i++) {
+    const conn = nodes[i]!;
+    request(conn, flags[i]!).then(
+      (verdict) => finish(i, { node: conn.label, status: verdict.status }, verdict),
+      (error: unknown) => finish(i, { node: conn.label, status: "error", error: asError(error) }, undefined),
+    );
+  }
 
   if (options.signal?.aborted) onAbort();
   else options.signal?.addEventListener("abort", onAbort, { once: true });
