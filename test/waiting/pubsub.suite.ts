@@ -176,7 +176,14 @@ export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
           first = undefined;
         } else await lease.release();
       });
-      await sleep(300); // every waiter has queued, subscribed and looked again
+      // Every waiter has queued on every node (its second attempt, once subscribed, is the one that queues it).
+      const { waiting: queue } = mutexKeys("quorumlock:", resource);
+      for (let tries = 0; ; tries++) {
+        const sizes = await inspect(env.urls, (nodes) => Promise.all(nodes.map((node) => node.zcard(queue))));
+        if (sizes.every((size) => size === others.length)) break;
+        assert.ok(tries < 100, `queued: ${sizes.join(", ")}`);
+        await sleep(20);
+      }
       const before = await scriptCalls(env.urls);
       await held.release();
       const lease = await firstLease;
