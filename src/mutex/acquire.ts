@@ -100,7 +100,7 @@ export async function attemptMutex(
 
   const failed = async (outcome: Exclude<AttemptResult, { kind: "acquired" }>): Promise<AttemptResult> => {
     abandon();
-    await cleanUp(ctx, keys, token, round);
+    await cleanUp(ctx, keys, token, round, outcome.kind !== "busy");
     return outcome;
   };
 
@@ -156,21 +156,24 @@ export async function attemptMutex(
 }
 
 /**
- * Releases the key wherever this attempt may have set it. Nodes that took it or were still answering are
- * waited for (each delete goes out behind that node's acquire, bounded by the node timeout), so a caller who
- * sees the attempt fail finds no key of its own on a node that answers; nodes that failed or timed out get
- * the delete queued in the background. The waiter keeps its place.
+ * Releases the key wherever this attempt may have set it, each delete queued behind that node's acquire. Nodes
+ * that took it are waited for (bounded by the node timeout), and with `pending` those still answering too, so a
+ * caller who sees the attempt fail finds no key of its own on a node that answers; failed and timed-out nodes get
+ * the delete in the background. A busy attempt does not wait for nodes still answering: a waiting call would stall
+ * on a frozen node by the node timeout at every attempt, long enough for a lock kept for it to lapse. The waiter
+ * keeps its place.
  */
 async function cleanUp(
   ctx: LockContext,
   keys: MutexKeys,
   token: string,
   round: VoteResult<AcquireReply>,
+  pending: boolean,
 ): Promise<void> {
   const wait: number[] = [];
   const background: number[] = [];
   round.outcomes.forEach((o, i) => {
-    if (o.status === "ok" || o.status === "pending") wait.push(i);
+    if (o.status === "ok" || (pending && o.status === "pending")) wait.push(i);
     else if (o.status !== "refused") background.push(i);
   });
   if (background.length > 0) {
