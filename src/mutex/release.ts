@@ -74,7 +74,8 @@ export async function releaseMutex(
     },
   );
   const { outcomes } = await result;
-  if (options.settleOnQuorum) ctx.track(Promise.all(done));
+  // Nodes still answering carry on; close() waits for them. (Usually none: one node, or all answered at once.)
+  if (options.settleOnQuorum && outcomes.some((o) => o.status === "pending")) ctx.track(Promise.all(done));
   return { answered: outcomes.filter((o) => o.status === "ok" || o.status === "refused").length, outcomes };
 }
 
