@@ -32,8 +32,9 @@ export interface LockManagerOptions {
   /** Prefix of every key quorumlock writes. Must not contain `{` or `}`. Default: `"quorumlock:"`. */
   prefix?: string;
   /**
-   * Hand out fencing tokens (`lease.fence`). In quorum mode this costs one extra parallel round trip per
-   * acquisition (a write-back of the highest counter to a majority); on one node it is free. Default: true.
+   * Hand out fencing tokens (`lease.fence`). In quorum mode an acquisition costs one extra parallel round trip
+   * (a write-back of the highest counter to a majority) when the nodes' counters differ, and the first
+   * acquisition of a resource waits for every node; on one node fencing is free. Default: true.
    */
   fencing?: boolean;
   /**
