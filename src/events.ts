@@ -2,9 +2,14 @@
 // lock's own code path (diagnostics_channel isolates subscriber errors).
 import { channel } from "node:diagnostics_channel";
 
+/** The kinds of lease quorumlock hands out, as named in events. */
+export type PrimitiveName = "mutex" | "semaphore" | "read" | "write";
+
 /** Payload of `quorumlock:acquired`. Tokens are never published: they are the right to release. */
 export interface AcquiredEvent {
   readonly resource: string;
+  /** What was acquired: `"mutex"`, `"semaphore"`, `"read"` or `"write"` (a read-write lock's two sides). */
+  readonly primitive: PrimitiveName;
   readonly fence: number | undefined;
   readonly ttl: number;
   /** From the call until the lease was handed out, in ms. */
@@ -13,6 +18,7 @@ export interface AcquiredEvent {
 /** Payload of `quorumlock:extended`. */
 export interface ExtendedEvent {
   readonly resource: string;
+  readonly primitive: PrimitiveName;
   readonly fence: number | undefined;
   readonly ttl: number;
   readonly automatic: boolean;
@@ -20,6 +26,7 @@ export interface ExtendedEvent {
 /** Payload of `quorumlock:released`. */
 export interface ReleasedEvent {
   readonly resource: string;
+  readonly primitive: PrimitiveName;
   readonly fence: number | undefined;
   /** How long the lease was held, in ms. */
   readonly heldMs: number;
@@ -27,6 +34,7 @@ export interface ReleasedEvent {
 /** Payload of `quorumlock:lost`: the lease expired, was taken over, or reached its maxHold. */
 export interface LostEvent {
   readonly resource: string;
+  readonly primitive: PrimitiveName;
   readonly fence: number | undefined;
   readonly reason: Error;
 }

@@ -1,5 +1,5 @@
 import { LockLostError, LockUnavailableError, type NodeOutcome } from "./errors.js";
-import { emit } from "./events.js";
+import { emit, type PrimitiveName } from "./events.js";
 import { checkMs, MIN_TTL } from "./options.js";
 import { drift, expiryOf, monotonicNow } from "./validity.js";
 
@@ -25,6 +25,8 @@ export interface LeaseDriver {
 
 export interface LeaseInit {
   readonly resource: string;
+  /** What kind of lease this is, for events. */
+  readonly primitive: PrimitiveName;
   readonly token: string;
   readonly fence: number | undefined;
   readonly ttl: number;
@@ -47,6 +49,8 @@ export interface LeaseInit {
 export class Lease implements AsyncDisposable {
   /** The resource this lease locks. */
   readonly resource: string;
+  /** What kind of lease: `"mutex"`, `"semaphore"` (a permit), `"read"` or `"write"`. */
+  readonly primitive: PrimitiveName;
   /** The random owner token (160 bits) stored in Redis; only its holder can release or extend. */
   readonly token: string;
   /**
@@ -75,6 +79,7 @@ export class Lease implements AsyncDisposable {
   /** @internal Leases come from `LockManager.acquire`, `tryAcquire` and `withLock`. */
   constructor(init: LeaseInit) {
     this.resource = init.resource;
+    this.primitive = init.primitive;
     this.token = init.token;
     this.fence = init.fence;
     this.#ttl = init.ttl;
@@ -167,7 +172,12 @@ export class Lease implements AsyncDisposable {
     const wasValid = this.valid;
     if (this.#state === "held") {
       this.#end("released", undefined);
-      emit.released({ resource: this.resource, fence: this.fence, heldMs: monotonicNow() - this.#start });
+      emit.released({
+        resource: this.resource,
+        primitive: this.primitive,
+        fence: this.fence,
+        heldMs: monotonicNow() - this.#start,
+      });
     }
     const { answered, outcomes } = await this.#driver.release();
     if (wasValid && answered < this.#driver.quorum) {
@@ -195,7 +205,13 @@ export class Lease implements AsyncDisposable {
       this.#ttl = requested;
       this.#expiresAt = expiryOf(ttl, result.start);
       this.#armExpiry();
-      emit.extended({ resource: this.resource, fence: this.fence, ttl, automatic });
+      emit.extended({
+        resource: this.resource,
+        primitive: this.primitive,
+        fence: this.fence,
+        ttl,
+        automatic,
+      });
     } else if (result.kind === "lost") {
       this.#lose("a quorum of nodes no longer holds it", result.outcomes);
     } else if (expiryOf(ttl, sent) < this.#expiresAt) {
@@ -261,7 +277,7 @@ export class Lease implements AsyncDisposable {
     if (this.#state !== "held") return;
     const reason = new LockLostError(this.resource, why, outcomes);
     this.#end("lost", reason);
-    emit.lost({ resource: this.resource, fence: this.fence, reason });
+    emit.lost({ resource: this.resource, primitive: this.primitive, fence: this.fence, reason });
   }
 
   /** `reason` undefined: released (the DOMException reason is made only if a signal needs it). */

@@ -3,7 +3,7 @@ import { openNode } from "./clients/resolve.js";
 import type { LockContext } from "./context.js";
 import { type Driven, drive } from "./driver.js";
 import { invalidType, LockManagerClosedError, LockTimeoutError } from "./errors.js";
-import { emit } from "./events.js";
+import { emit, type PrimitiveName } from "./events.js";
 import { fair } from "./fair/index.js";
 import { Lease, type LeaseDriver } from "./lease.js";
 import { newToken } from "./mutex/acquire.js";
@@ -19,12 +19,36 @@ import {
   resolveManagerOptions,
   type WithLockOptions,
 } from "./options.js";
+import type { Primitive, PrimitiveKeys } from "./primitive.js";
 import { checkedNodes } from "./quarantine.js";
 import { SignalFanout } from "./signals.js";
 import { monotonicNow, quorumOf } from "./validity.js";
 import { PollStrategy } from "./waiting/poll.js";
 import { PubSubStrategy } from "./waiting/pubsub.js";
 import type { WaitStrategy } from "./waiting/strategy.js";
+
+/** How a primitive's handle takes leases through the manager that made it (see `LockManager`). */
+export interface LeaseSource {
+  readonly options: ResolvedManagerOptions;
+  readonly context: LockContext;
+  /** Checks the resource and the call's options (`extra`: the handle's own option names, which it checks). */
+  prepare(
+    kind: "acquire" | "tryAcquire" | "withLock",
+    resource: unknown,
+    options: unknown,
+    method: string,
+    extra?: readonly string[],
+  ): ResolvedCallOptions;
+  /** Drives `primitive` to a lease, or null when busy (the caller turns that into its timeout error). */
+  lease<K extends PrimitiveKeys>(
+    resource: string,
+    call: ResolvedCallOptions,
+    name: PrimitiveName,
+    primitive: Primitive<K>,
+    keys: K,
+    quorum?: number,
+  ): Promise<Lease | null>;
+}
 
 /**
  * Hands out locks on one Redis node, or Redlock quorum locks on N independent masters, through one API.
@@ -149,11 +173,25 @@ export class LockManager {
     return call;
   }
 
-  async #acquire(resource: string, call: ResolvedCallOptions): Promise<Lease | null> {
+  #acquire(resource: string, call: ResolvedCallOptions): Promise<Lease | null> {
     const primitive = call.fair ? fair : mutex;
-    const keys = primitive.keys(this.#options.prefix, resource);
+    return this.#lease(resource, call, "mutex", primitive, primitive.keys(this.#options.prefix, resource));
+  }
+
+  /**
+   * The one acquire path of every primitive: drives `primitive` until it grants a lease (or the call is busy:
+   * null), and hands the lease out. `quorum`: grants needed, when the primitive needs more than a majority.
+   */
+  async #lease<K extends PrimitiveKeys>(
+    resource: string,
+    call: ResolvedCallOptions,
+    name: PrimitiveName,
+    primitive: Primitive<K>,
+    keys: K,
+    quorum: number = this.#context.quorum,
+  ): Promise<Lease | null> {
     const token = newToken();
-    const context = this.#context;
+    const context = quorum === this.#context.quorum ? this.#context : { ...this.#context, quorum };
     const began = monotonicNow();
     // The caller's signal and close() both abort this controller.
     const closing = new AbortController();
@@ -193,6 +231,7 @@ export class LockManager {
     };
     const lease = new Lease({
       resource,
+      primitive: name,
       token,
       fence: result.fence,
       ttl: call.ttl,
@@ -202,8 +241,33 @@ export class LockManager {
       driver,
     });
     if (lease.valid) leases.add(lease);
-    emit.acquired({ resource, fence: result.fence, ttl: call.ttl, waitedMs: monotonicNow() - began });
+    emit.acquired({
+      resource,
+      primitive: name,
+      fence: result.fence,
+      ttl: call.ttl,
+      waitedMs: monotonicNow() - began,
+    });
     return lease;
+  }
+
+  /**
+   * What a primitive's handle (a semaphore, a read-write lock) takes leases through: the manager's options,
+   * nodes and one acquire path. Internal: handles are made by the manager's own methods.
+   */
+  get #source(): LeaseSource {
+    return {
+      options: this.#options,
+      context: this.#context,
+      prepare: (kind, resource, options, method, extra) => {
+        checkResource(resource);
+        const call = resolveCallOptions(kind, options, this.#options, method, extra);
+        if (this.#closed) throw new LockManagerClosedError();
+        return call;
+      },
+      lease: (resource, call, name, primitive, keys, quorum) =>
+        this.#lease(resource, call, name, primitive, keys, quorum),
+    };
   }
 
   #track(work: Promise<unknown>): void {

@@ -283,15 +283,21 @@ const TRY_ACQUIRE_KEYS = ["ttl", "signal", "autoExtend", "maxHold", "fair"] as c
 const WITH_LOCK_KEYS = ["ttl", "wait", "signal", "maxHold", "fair"] as const;
 const KEYS_OF = { acquire: ACQUIRE_KEYS, tryAcquire: TRY_ACQUIRE_KEYS, withLock: WITH_LOCK_KEYS } as const;
 
-/** Per-call options over the manager's defaults. `kind` picks which option names are allowed. */
+/**
+ * Per-call options over the manager's defaults. `kind` picks which option names are allowed; a handle's method
+ * (e.g. a semaphore's `withPermit`) names itself in errors with `method`, and allows its own options (`extra`,
+ * which it checks itself).
+ */
 export function resolveCallOptions(
   kind: "acquire" | "tryAcquire" | "withLock",
   options: unknown,
   defaults: ResolvedManagerOptions,
+  method: string = kind,
+  extra: readonly string[] = [],
 ): ResolvedCallOptions {
   checkObject("options", options);
   const o = options ?? {};
-  checkKeys(`${kind}() options`, o, KEYS_OF[kind]);
+  checkKeys(`${method}() options`, o, extra.length ? [...KEYS_OF[kind], ...extra] : KEYS_OF[kind]);
   const ttl = checkCoveredTtl(
     o.ttl === undefined ? defaults.ttl : checkMs("ttl", o.ttl, MIN_TTL),
     defaults.quarantine,

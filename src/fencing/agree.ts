@@ -15,6 +15,7 @@ export interface GrantedFence {
 
 /** The keys fence-sync.lua needs: the lock (to check the lease still holds it) and the counter. */
 export interface FenceKeys {
+  /** The key that holds the lease: a string (the owner's token) or a sorted set (token -> expiry, server ms). */
   readonly lock: string;
   readonly fence: string;
 }

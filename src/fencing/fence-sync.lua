@@ -5,7 +5,8 @@
   from those nodes, so its own bump starts above this fence. Every node also says how high its counter is,
   which restores the counter of a node that lost it (see attemptMutex).
 
-  KEYS[1] the lock key
+  KEYS[1] the key that holds the lease: a lock key (a string: the owner's token), or a holders key (a sorted set:
+          token -> expiry in server ms, as a semaphore's permits or a read-write lock's readers)
   KEYS[2] the fencing counter key
   ARGV[1] the owner's token
   ARGV[2] the fence to write back
@@ -14,7 +15,16 @@
           {0, counter} when the lock is not the owner's here (nothing written); counter is 0 when missing.
 ]]
 local current = tonumber(redis.call('GET', KEYS[2])) or 0
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+local function holds()
+  local kind = redis.call('TYPE', KEYS[1]).ok
+  if kind == 'string' then return redis.call('GET', KEYS[1]) == ARGV[1] end
+  if kind ~= 'zset' then return false end
+  local expires = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]))
+  if not expires then return false end
+  local t = redis.call('TIME')
+  return expires > tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+if not holds() then
   return {0, current}
 end
 if current < tonumber(ARGV[2]) then
