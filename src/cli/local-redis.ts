@@ -1,6 +1,7 @@
 /**
- * Real `redis-server` processes on free loopback ports, for `quorumlock demo` and the test suite (which also
- * kills, pauses and restarts them). Every child is SIGKILLed when this process exits, so none can outlive it.
+ * Real `redis-server` processes on free loopback ports, for `quorumlock demo` (which kills one part way). The test
+ * harness (test/harness/redis-node.ts) builds on these to pause and restart nodes too. Every child is SIGKILLed
+ * when this process exits, so none can outlive it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
@@ -27,24 +28,13 @@ export interface RedisNode extends AsyncDisposable {
   readonly pid: number | undefined;
   /** SIGKILL; resolves once the process has exited. No-op when not running. */
   kill(): Promise<void>;
-  /** SIGSTOP: the socket stays open but nothing is answered, like a long GC pause or a frozen VM. */
-  pause(): void;
-  /** SIGCONT after {@link pause}. */
-  resume(): void;
-  /** Kills the node if it is running, then starts it again on the same port with empty data; resolves once PING answers. */
-  restart(): Promise<void>;
-  /** Final stop (the node cannot be restarted after it); idempotent. */
+  /** Final stop; idempotent. */
   stop(): Promise<void>;
 }
 
-export interface RedisNodes extends ReadonlyArray<RedisNode>, AsyncDisposable {
+export interface RedisNodes<N extends RedisNode = RedisNode> extends ReadonlyArray<N>, AsyncDisposable {
   urls(): string[];
   stopAll(): Promise<void>;
-}
-
-export interface StartRedisOptions {
-  /** Appended to the harness's arguments, e.g. `["--maxmemory", "10mb"]`. Must not set `--port` or `--bind`. */
-  extraArgs?: readonly string[];
 }
 
 let redisServerPath: string | undefined;
@@ -105,16 +95,17 @@ function ping(port: number, timeoutMs: number): Promise<boolean> {
   });
 }
 
-class AddressInUseError extends Error {}
+/** The port was taken before redis-server could bind it. */
+export class AddressInUseError extends Error {}
 
-interface Running {
+export interface RedisProcess {
   readonly child: ChildProcess;
   /** Resolves after exit and after stdout/stderr are drained, so the log tail is complete. */
   readonly closed: Promise<void>;
 }
 
-/** Spawns redis-server on `port` and resolves once it answers PING. */
-async function launch(port: number, extraArgs: readonly string[]): Promise<Running> {
+/** Spawns redis-server on `port` (with `extraArgs` appended) and resolves once it answers PING. */
+export async function launchRedis(port: number, extraArgs: readonly string[] = []): Promise<RedisProcess> {
   const args = [
     ...["--port", String(port), "--bind", HOST, "--save", "", "--appendonly", "no"],
     ...["--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning", "--logfile", ""],
@@ -169,19 +160,17 @@ async function launch(port: number, extraArgs: readonly string[]): Promise<Runni
   }
 }
 
-class Node implements RedisNode {
+/** A redis-server this process started. Subclasses (the test harness) may start it again in its place. */
+export class LocalRedisNode implements RedisNode {
   readonly host = HOST;
   readonly port: number;
-  readonly #extraArgs: readonly string[];
-  #running: Running | undefined;
+  /** The live process, `undefined` while killed or stopped. */
+  protected running: RedisProcess | undefined;
   #lastExit: Promise<void> = Promise.resolve();
-  #paused = false;
-  #stopped = false;
 
-  constructor(port: number, extraArgs: readonly string[], running: Running) {
+  constructor(port: number, running: RedisProcess) {
     this.port = port;
-    this.#extraArgs = extraArgs;
-    this.#running = running;
+    this.running = running;
   }
 
   get url(): string {
@@ -189,87 +178,52 @@ class Node implements RedisNode {
   }
 
   get pid(): number | undefined {
-    return this.#running?.child.pid;
+    return this.running?.child.pid;
   }
 
   kill(): Promise<void> {
-    const running = this.#running;
+    const running = this.running;
     if (running !== undefined) {
-      this.#running = undefined;
-      // SIGKILL also ends a stopped process; the SIGCONT just keeps the paused state honest.
-      if (this.#paused) running.child.kill("SIGCONT");
-      this.#paused = false;
+      this.running = undefined;
       running.child.kill("SIGKILL");
       this.#lastExit = running.closed;
     }
     return this.#lastExit;
   }
 
-  pause(): void {
-    this.#child("pause").kill("SIGSTOP");
-    this.#paused = true;
-  }
-
-  resume(): void {
-    this.#child("resume").kill("SIGCONT");
-    this.#paused = false;
-  }
-
-  async restart(): Promise<void> {
-    if (this.#stopped)
-      throw new Error(`redis node on port ${this.port} was stopped; start a new one instead`);
-    await this.kill();
-    try {
-      this.#running = await launch(this.port, this.#extraArgs);
-    } catch (error) {
-      if (error instanceof AddressInUseError) {
-        throw new Error(`cannot restart redis on port ${this.port}: another process took the port`, {
-          cause: error,
-        });
-      }
-      throw error;
-    }
-  }
-
   stop(): Promise<void> {
-    this.#stopped = true;
     return this.kill();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();
   }
-
-  #child(action: string): ChildProcess {
-    if (this.#running === undefined)
-      throw new Error(`cannot ${action} redis on port ${this.port}: it is not running`);
-    return this.#running.child;
-  }
 }
 
-/** Starts one redis-server on a free loopback port and resolves once it answers PING. */
-export async function startRedis(options: StartRedisOptions = {}): Promise<RedisNode> {
-  const extraArgs = [...(options.extraArgs ?? [])];
-  if (extraArgs.some((arg) => arg === "--port" || arg === "--bind")) {
-    throw new TypeError("extraArgs must not set --port or --bind: the harness picks a free loopback port");
-  }
-  // The OS's free port can be taken before redis binds it (another test file runs in parallel): retry.
+/** Launches redis-server on a free loopback port, with `extraArgs` appended; resolves once it answers PING. */
+export async function launchOnFreePort(
+  extraArgs: readonly string[] = [],
+): Promise<RedisProcess & { port: number }> {
+  // The OS's free port can be taken before redis binds it (another process starts one too): retry.
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     try {
-      return new Node(port, extraArgs, await launch(port, extraArgs));
+      return { port, ...(await launchRedis(port, extraArgs)) };
     } catch (error) {
       if (!(error instanceof AddressInUseError) || attempt >= PORT_ATTEMPTS) throw error;
     }
   }
 }
 
-/** Starts `count` nodes in parallel; if one fails, stops the others and rethrows. */
-export async function startRedisNodes(count: number, options: StartRedisOptions = {}): Promise<RedisNodes> {
+/** Starts `count` nodes with `start` in parallel; if one fails, stops the others and rethrows. */
+export async function startNodes<N extends RedisNode>(
+  count: number,
+  start: () => Promise<N>,
+): Promise<RedisNodes<N>> {
   if (!Number.isInteger(count) || count < 1) {
     throw new TypeError(`count must be a positive integer, got ${String(count)}`);
   }
-  const results = await Promise.allSettled(Array.from({ length: count }, () => startRedis(options)));
+  const results = await Promise.allSettled(Array.from({ length: count }, start));
   const nodes = results.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
   const failure = results.find((result) => result.status === "rejected");
   if (failure !== undefined) {
@@ -286,4 +240,12 @@ export async function startRedisNodes(count: number, options: StartRedisOptions 
       [Symbol.asyncDispose]: stopAll,
     }),
   );
+}
+
+/** Starts `count` redis-server nodes on free loopback ports, in parallel. */
+export function startRedisNodes(count: number): Promise<RedisNodes> {
+  return startNodes(count, async () => {
+    const { port, ...running } = await launchOnFreePort();
+    return new LocalRedisNode(port, running);
+  });
 }

@@ -1,24 +1,15 @@
 // `quorumlock status`, `release --token` and `break`, as real processes against real nodes.
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { LockManager } from "../../src/index.js";
-import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
+import { fresh as freshName } from "../support/names.js";
+import { useNodes } from "../support/nodes.js";
+import { MEDIUM as T } from "../support/timeouts.js";
 import { cli, sleeper, start } from "./cli.js";
 
-const T = { timeout: 30_000 };
-
 describe("quorumlock status / release / break", () => {
-  let one: RedisNodes;
-  let three: RedisNodes;
-  let n = 0;
-  const fresh = () => `admin:${++n}`;
-  before(async () => {
-    [one, three] = await Promise.all([startRedisNodes(1), startRedisNodes(3)]);
-  });
-  after(async () => {
-    await one?.stopAll();
-    await three?.stopAll();
-  });
+  const [one, three] = [useNodes(1), useNodes(3)];
+  const fresh = () => freshName("admin");
 
   for (const size of [1, 3]) {
     it(`status shows holder and free on ${size} node(s), as a table and as JSON`, T, async () => {

@@ -5,20 +5,18 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
+import { fresh as freshName } from "../support/names.js";
+import { useNodes } from "../support/nodes.js";
+import { MEDIUM as T } from "../support/timeouts.js";
 import { cli, gone, start } from "./cli.js";
 
-const T = { timeout: 30_000 };
-
 describe("quorumlock run: the command's children", () => {
-  let three: RedisNodes;
   let dir: string;
-  let n = 0;
-  const fresh = () => `children:${++n}`;
+  let files = 0;
+  const fresh = () => freshName("children");
   /** Every grandchild a test started: killed at the end whatever a failing test left behind. */
   const grandchildren: number[] = [];
   before(async () => {
-    three = await startRedisNodes(3);
     dir = mkdtempSync(join(tmpdir(), "quorumlock-children-"));
   });
   after(async () => {
@@ -29,9 +27,9 @@ describe("quorumlock run: the command's children", () => {
         // gone, as it should be
       }
     }
-    await three?.stopAll();
     rmSync(dir, { recursive: true, force: true });
   });
+  const three = useNodes(3);
   const on = () => ["--nodes", three.urls().join(",")];
 
   /**
@@ -39,7 +37,7 @@ describe("quorumlock run: the command's children", () => {
    * `then`. --quiet: run's own line quotes the command, "started" included.
    */
   const withGrandchild = (then: string, before = "") => {
-    const file = join(dir, `${++n}.pid`);
+    const file = join(dir, `${++files}.pid`);
     // The sleep's output is not the test's pipe: a sleep left running must not hold it open.
     const script = `${before}sleep 60 >/dev/null 2>&1 & echo $! > ${file}; echo started; ${then}`;
     return {

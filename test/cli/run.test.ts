@@ -1,24 +1,15 @@
 // `quorumlock run`, as a real process against real nodes: exclusion, exit codes, a lost lease, signals.
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
+import { describe, it } from "node:test";
+import { fresh as freshName } from "../support/names.js";
+import { type TestNodes, useNodes } from "../support/nodes.js";
+import { MEDIUM as T } from "../support/timeouts.js";
 import { cli, holdUntilStdinEnds, node, sleeper, start } from "./cli.js";
 
-const T = { timeout: 30_000 };
-
 describe("quorumlock run", () => {
-  let one: RedisNodes;
-  let three: RedisNodes;
-  let n = 0;
-  const fresh = () => `run:${++n}`;
-  before(async () => {
-    [one, three] = await Promise.all([startRedisNodes(1), startRedisNodes(3)]);
-  });
-  after(async () => {
-    await one?.stopAll();
-    await three?.stopAll();
-  });
-  const on = (nodes: RedisNodes) => ["--nodes", nodes.urls().join(",")];
+  const [one, three] = [useNodes(1), useNodes(3)];
+  const fresh = () => freshName("run");
+  const on = (nodes: TestNodes) => ["--nodes", nodes.urls().join(",")];
 
   it(
     "lets one run at a time: a second exits busy (75) at once; one with --wait runs after the first",
@@ -29,7 +20,10 @@ describe("quorumlock run", () => {
       await first.waitFor(/started/);
       const busy = await cli(["run", resource, ...on(three), ...sleeper(0)]);
       assert.equal(busy.code, 75, busy.err);
-      assert.match(busy.err, /^quorumlock: "run:\d+" is busy \(held by .{8}…, \d+\.\ds left\); use --wait/);
+      assert.match(
+        busy.err,
+        new RegExp(`^quorumlock: "${resource}" is busy \\(held by .{8}…, \\d+\\.\\ds left\\); use --wait`),
+      );
       assert.doesNotMatch(busy.out, /started/, "the busy run never started its command");
       const waiting = start(["run", resource, ...on(three), "--wait", "10s", ...sleeper(0, 4)]);
       await waiting.waitFor(/is busy .*; waiting up to/);
@@ -81,7 +75,7 @@ describe("quorumlock run", () => {
       assert.equal(name, resource);
       assert.ok(Number(fence) > 0);
       assert.ok(Number(second.out.trim().split(" ")[1]) > Number(fence), "the next holder's fence is higher");
-      assert.match(second.err, /holding "run:\d+" \(fence \d+\); running /);
+      assert.match(second.err, new RegExp(`holding "${resource}" \\(fence \\d+\\); running `));
     },
   );
 
@@ -97,7 +91,7 @@ describe("quorumlock run", () => {
     assert.match(token, /^[\w-]{27}$/);
     quiet.child.kill("SIGTERM");
     const ran = await quiet.done;
-    assert.match(ran.err, /holding "run:\d+" \(fence \d+\); running /);
+    assert.match(ran.err, new RegExp(`holding "${resource}" \\(fence \\d+\\); running `));
     assert.ok(!`${ran.out}${ran.err}`.includes(token), `the token is not printed:\n${ran.err}`);
 
     // Asked for, even with --quiet: an operator may need it to release a crashed run's lock.

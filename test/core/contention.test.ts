@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { HoldLog } from "../harness/checker.js";
-import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
 import { spawnWorker } from "../harness/workers.js";
+import { useNodes } from "../support/nodes.js";
 
 const contender = new URL("../fixtures/contender.ts", import.meta.url).pathname;
 type Hold = { type: "hold"; worker: string; fence: number; start: string; end: string; valid: boolean };
@@ -45,16 +45,12 @@ for (const [adapter, count] of [
   ["node-redis", 5],
 ] as const) {
   describe(`mutual exclusion across processes: ${adapter}, ${count} node(s)`, () => {
-    let nodes: RedisNodes;
-    before(async () => {
-      nodes = await startRedisNodes(count);
-    });
-    after(() => nodes?.stopAll());
+    const env = useNodes(count);
 
     it("3 processes × 4 workers: progress, no two holders overlap, fences only go up", {
       timeout: 40_000,
     }, async () => {
-      const { log, done } = await contend(nodes.urls(), adapter, 3);
+      const { log, done } = await contend(env.nodes.urls(), adapter, 3);
       log.assertSafe();
       assert.ok(log.holds.length >= 30, `only ${log.holds.length} sections in 2.5 s`);
       assert.equal(
@@ -69,17 +65,13 @@ for (const [adapter, count] of [
 }
 
 describe("fair mode across processes: 1 node", () => {
-  let nodes: RedisNodes;
-  before(async () => {
-    nodes = await startRedisNodes(1);
-  });
-  after(() => nodes?.stopAll());
+  const env = useNodes(1);
 
   for (const adapter of ["ioredis", "node-redis"]) {
     it(`${adapter}: 3 processes × 4 workers take turns: no overlap, fences up, every worker near the mean`, {
       timeout: 40_000,
     }, async () => {
-      const { log, done } = await contend(nodes.urls(), adapter, 3, true);
+      const { log, done } = await contend(env.nodes.urls(), adapter, 3, true);
       log.assertSafe();
       assert.ok(log.holds.length >= 30, `only ${log.holds.length} sections in 2.5 s`);
       for (const d of done) assert.deepEqual(d.errors, {}, "a busy lock never errors");

@@ -1,71 +1,72 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { setImmediate } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { createClient } from "redis";
 import { LockManager } from "../../src/index.js";
-import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
+import { useNodes } from "../support/nodes.js";
+import { QUICK, SHORT } from "../support/timeouts.js";
 
 describe("injected clients", () => {
-  let nodes: RedisNodes;
-  before(async () => {
-    nodes = await startRedisNodes(3);
-  });
-  after(() => nodes?.stopAll());
+  const env = useNodes(3);
 
-  it("are used as they are and stay open after close(), for ioredis and node-redis alike", {
-    timeout: 10_000,
-  }, async () => {
-    const io = new Redis(nodes[0]!.url);
-    const nr = createClient({ url: nodes[1]!.url });
-    await nr.connect();
-    try {
-      const locks = new LockManager({ nodes: [io, nr, nodes[2]!.url] });
-      const lease = await locks.acquire("injected");
-      assert.equal(await io.get("quorumlock:{injected}"), lease.token);
-      assert.equal(await nr.get("quorumlock:{injected}"), lease.token);
-      await locks.close();
-      assert.equal(await io.ping(), "PONG", "the injected ioredis client is still open");
-      assert.equal(await nr.ping(), "PONG", "the injected node-redis client is still open");
-      assert.equal(await io.get("quorumlock:{injected}"), null, "close() released the lease");
-    } finally {
-      io.disconnect();
-      nr.destroy();
-    }
-  });
+  it(
+    "are used as they are and stay open after close(), for ioredis and node-redis alike",
+    QUICK,
+    async () => {
+      const io = new Redis(env.nodes[0]!.url);
+      const nr = createClient({ url: env.nodes[1]!.url });
+      await nr.connect();
+      try {
+        const locks = new LockManager({ nodes: [io, nr, env.nodes[2]!.url] });
+        const lease = await locks.acquire("injected");
+        assert.equal(await io.get("quorumlock:{injected}"), lease.token);
+        assert.equal(await nr.get("quorumlock:{injected}"), lease.token);
+        await locks.close();
+        assert.equal(await io.ping(), "PONG", "the injected ioredis client is still open");
+        assert.equal(await nr.ping(), "PONG", "the injected node-redis client is still open");
+        assert.equal(await io.get("quorumlock:{injected}"), null, "close() released the lease");
+      } finally {
+        io.disconnect();
+        nr.destroy();
+      }
+    },
+  );
 
-  it("are left as they were found: 20 managers over one client add no listener that outlives close()", {
-    timeout: 20_000,
-  }, async () => {
-    const io = new Redis(nodes[0]!.url);
-    const nr = createClient({ url: nodes[1]!.url });
-    await Promise.all([io.ping(), nr.connect()]); // ioredis listens for itself while it connects
-    const counts = () =>
-      [io, nr].map((client) => {
-        const emitter = client as unknown as NodeJS.EventEmitter;
-        return Object.fromEntries(emitter.eventNames().map((e) => [String(e), emitter.listenerCount(e)]));
-      });
-    const warnings: string[] = [];
-    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
-    process.on("warning", onWarning);
-    try {
-      const before = counts();
-      // The quarantine makes each manager ask for the connection's session, as node-redis listens for it.
-      const managers = Array.from(
-        { length: 20 },
-        () => new LockManager({ nodes: [io, nr], ttl: 1_000, quarantine: 1_000 }),
-      );
-      await Promise.all(managers.map((m) => m.tryAcquire("listeners").catch(() => null)));
-      await Promise.all(managers.map((m) => m.close()));
-      await setImmediate(); // warnings are emitted on the next tick
-      assert.deepEqual(warnings, []);
-      assert.deepEqual(counts(), before);
-    } finally {
-      process.off("warning", onWarning);
-      io.disconnect();
-      nr.destroy();
-    }
-  });
+  it(
+    "are left as they were found: 20 managers over one client add no listener that outlives close()",
+    SHORT,
+    async () => {
+      const io = new Redis(env.nodes[0]!.url);
+      const nr = createClient({ url: env.nodes[1]!.url });
+      await Promise.all([io.ping(), nr.connect()]); // ioredis listens for itself while it connects
+      const counts = () =>
+        [io, nr].map((client) => {
+          const emitter = client as unknown as NodeJS.EventEmitter;
+          return Object.fromEntries(emitter.eventNames().map((e) => [String(e), emitter.listenerCount(e)]));
+        });
+      const warnings: string[] = [];
+      const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+      process.on("warning", onWarning);
+      try {
+        const before = counts();
+        // The quarantine makes each manager ask for the connection's session, as node-redis listens for it.
+        const managers = Array.from(
+          { length: 20 },
+          () => new LockManager({ nodes: [io, nr], ttl: 1_000, quarantine: 1_000 }),
+        );
+        await Promise.all(managers.map((m) => m.tryAcquire("listeners").catch(() => null)));
+        await Promise.all(managers.map((m) => m.close()));
+        await setImmediate(); // warnings are emitted on the next tick
+        assert.deepEqual(warnings, []);
+        assert.deepEqual(counts(), before);
+      } finally {
+        process.off("warning", onWarning);
+        io.disconnect();
+        nr.destroy();
+      }
+    },
+  );
 
   it("cannot be listed twice: one node must not count as two votes", () => {
     const io = new Redis({ lazyConnect: true });

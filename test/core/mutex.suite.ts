@@ -6,13 +6,10 @@ import { type Lease, LockError, LockLostError, LockManager, LockTimeoutError } f
 import { mutexKeys } from "../../src/mutex/keys.js";
 import { useClock } from "../../src/validity.js";
 import { type Adapter, inspect, valuesOn, whenAborted } from "../support/adapters.js";
+import { lockKey } from "../support/keys.js";
+import { fresh } from "../support/names.js";
 import { suiteNodes } from "../support/suite.js";
-
-const T = { timeout: 20_000 };
-let counter = 0;
-/** A fresh resource name per test, so tests never see each other's keys. */
-export const fresh = (what: string): string => `${what}:${process.pid}:${++counter}`;
-const lockKey = (resource: string) => mutexKeys("quorumlock:", resource).lock;
+import { SHORT as T } from "../support/timeouts.js";
 
 export function mutexSuite(adapter: Adapter, nodeCount: number): void {
   describe(`mutex over ${adapter.name}, ${nodeCount} node${nodeCount > 1 ? "s" : ""}`, () => {

@@ -8,11 +8,11 @@ import { PLACE_MS } from "../../src/fair/index.js";
 import type { Lease, LockManager } from "../../src/index.js";
 import { spawnWorker } from "../harness/workers.js";
 import { type Adapter, inspect } from "../support/adapters.js";
+import { fresh as freshName } from "../support/names.js";
 import { suiteNodes } from "../support/suite.js";
+import { MEDIUM as T } from "../support/timeouts.js";
 
-const T = { timeout: 30_000 };
-let n = 0;
-const fresh = (what: string) => `fair:${what}:${process.pid}:${++n}`;
+const fresh = (what: string) => freshName(`fair:${what}`);
 const queuedWaiter = new URL("../fixtures/fair-waiter.ts", import.meta.url).pathname;
 
 /** The fair queue's keys for a resource, as a node holds them: queue members and waiter entries. */

@@ -1,18 +1,18 @@
 // Scenarios 7, 8 and the clock negative control of 12: clients frozen with SIGSTOP while holding or while
 // acquiring, and a client whose clock runs at the wrong rate.
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { mutexKeys } from "../../src/mutex/keys.js";
 import { HoldLog, now } from "../harness/checker.js";
-import { type Cluster, isHold, spawnClient, spiedManager, startCluster } from "./support/cluster.js";
+import { lockKey } from "../support/keys.js";
+import { useCluster } from "../support/nodes.js";
+import { LONG as T } from "../support/timeouts.js";
+import { isHold, spawnClient, spiedManager } from "./support/cluster.js";
 import { ProtectedResource } from "./support/resource.js";
-import { inspectors, settledValues, valuesOf } from "./support/spy.js";
+import { settledValues, valuesOf } from "./support/spy.js";
 
 const TTL = 1_000;
 const OPTIONS = { ttl: TTL, wait: 5_000, nodeTimeout: 800, quarantine: TTL };
-const T = { timeout: 60_000 };
-const lockKey = (resource: string) => mutexKeys("quorumlock:", resource).lock;
 
 type Acquired = { type: "acquired"; fence: number; token: string; start: string };
 const isAcquired = (m: unknown): m is Acquired => (m as Acquired).type === "acquired";
@@ -22,57 +22,47 @@ const is =
     (m as { type?: string }).type === type;
 
 describe("paused and drifting clients", () => {
-  let cluster: Cluster;
-  let direct: ReturnType<typeof inspectors>;
-  before(async () => {
-    cluster = await startCluster({ proxies: true });
-    direct = inspectors(cluster.direct);
-    await cluster.aged(TTL);
-  });
-  after(async () => {
-    for (const d of direct ?? []) d.disconnect();
-    await cluster?.[Symbol.asyncDispose]();
-  });
+  const env = useCluster({ proxies: true, aged: TTL });
+  /** A client process that takes the lock on `name` and then does what the test tells it. */
+  const holder = (
+    name: string,
+    resource: ProtectedResource,
+    extra: { autoExtend?: boolean; clockRate?: number },
+  ) => spawnClient(env.cluster, { mode: "hold", resource: name, ...extra, ...OPTIONS }, resource);
 
   it(
     "scenario 7: a holder frozen past its TTL: the next holder gets a higher fence, the stale holder's write is " +
       "refused by the fencing register, and on resume its lease is invalid and its signal aborted",
     T,
     async () => {
+      const { cluster, direct } = env;
       const name = "paused-holder";
       const resource = new ProtectedResource();
-      const holder = spawnClient(
-        {
-          mode: "hold",
-          nodes: cluster.urls,
-          direct: cluster.direct,
-          resource: name,
-          autoExtend: true,
-          ...OPTIONS,
-        },
-        resource,
-      );
+      const stale = holder(name, resource, { autoExtend: true });
       const next = spiedManager(cluster.urls, OPTIONS);
       const log = new HoldLog();
       try {
-        const acquired = await holder.waitFor(isAcquired);
-        holder.send({ type: "write" });
-        assert.equal((await holder.waitFor(is<{ type: "wrote"; ok: boolean }>("wrote"))).ok, true);
+        const acquired = await stale.waitFor(isAcquired);
+        stale.send({ type: "write" });
+        assert.equal((await stale.waitFor(is<{ type: "wrote"; ok: boolean }>("wrote"))).ok, true);
         const pausedAt = now();
-        holder.pause(); // its auto-extension freezes with it
-        const lease = await next.locks.acquire(name);
+        stale.pause(); // its auto-extension freezes with it
+        // Kept alive until the end: the checks below outlast a 1 s TTL on a loaded machine. (An extension never
+        // re-creates a deleted key, so a clean-up that took the key would still show.)
+        const lease = await next.locks.acquire(name, { autoExtend: true });
         const start = now();
+        // Where it holds the lock: a majority at least (a node where the stale key outlived the others by a few ms
+        // refused it).
+        const all = Array(5).fill(lease.token);
+        const granted = (await settledValues(direct, lockKey(name), all)).map((v) => v === lease.token);
+        assert.ok(granted.filter(Boolean).length >= 3, `granted by ${granted}`);
         assert.ok(lease.fence! > acquired.fence, "the next holder's fence is higher");
         assert.ok(resource.write(lease.fence!, 1).ok);
-        holder.resume();
-        holder.send({ type: "write" }); // a write the stale holder had already decided on
-        assert.equal(
-          (await holder.waitFor(is<{ type: "wrote"; ok: boolean }>("wrote"))).ok,
-          false,
-          "refused",
-        );
-        holder.send({ type: "report" });
-        const report = await holder.waitFor(
+        stale.resume();
+        stale.send({ type: "write" }); // a write the stale holder had already decided on
+        assert.equal((await stale.waitFor(is<{ type: "wrote"; ok: boolean }>("wrote"))).ok, false, "refused");
+        stale.send({ type: "report" });
+        const report = await stale.waitFor(
           is<{ type: "report"; valid: boolean; aborted: boolean; reason?: string }>("report"),
         );
         assert.deepEqual(
@@ -80,19 +70,22 @@ describe("paused and drifting clients", () => {
           { valid: false, aborted: true, reason: "LockLostError" },
         );
         assert.equal(resource.register.value, 1, "the next holder's write stands");
-        // The resumed holder's clean-up of its lost lease spares the next holder's key.
+        // The resumed holder's clean-up of its lost lease spares the next holder's key, wherever it is.
         await sleep(100);
-        const all = Array(5).fill(lease.token);
-        assert.deepEqual(await settledValues(direct, lockKey(name), all), all);
+        const values = await valuesOf(direct, lockKey(name));
+        assert.deepEqual(
+          values.filter((_, i) => granted[i]),
+          all.filter((_, i) => granted[i]),
+        );
         log.record({ worker: "stale", fence: acquired.fence, start: BigInt(acquired.start), end: pausedAt });
         log.record({ worker: "next", fence: lease.fence!, start, end: now() });
         log.assertSafe();
         await lease.release();
-        holder.send({ type: "release" });
-        await holder.waitFor(is("released"));
+        stale.send({ type: "release" });
+        await stale.waitFor(is("released"));
       } finally {
         await next.close();
-        await holder.kill();
+        await stale.kill();
       }
     },
   );
@@ -106,13 +99,8 @@ describe("paused and drifting clients", () => {
       // The per-node timeout is capped at the TTL: whichever the resumed client notices first, the replies that
       // came too late or the timeouts, it is the TTL that ran out.
       const options = { ...OPTIONS, nodeTimeout: 5_000 };
-      const client = spawnClient({
-        mode: "acquire",
-        nodes: cluster.urls,
-        direct: cluster.direct,
-        resource: name,
-        ...options,
-      });
+      const { cluster, direct } = env;
+      const client = spawnClient(cluster, { mode: "acquire", resource: name, ...options });
       try {
         await client.waitFor(is("ready"));
         // Requests reach the nodes 300 ms after they are sent and replies take as long to come back, so the
@@ -166,21 +154,11 @@ describe("paused and drifting clients", () => {
       async () => {
         const name = `clock-${rate}`;
         const resource = new ProtectedResource();
-        const holder = spawnClient(
-          {
-            mode: "hold",
-            nodes: cluster.urls,
-            direct: cluster.direct,
-            resource: name,
-            clockRate: rate,
-            ...OPTIONS,
-          },
-          resource,
-        );
-        const next = spiedManager(cluster.urls, OPTIONS);
+        const drifting = holder(name, resource, { clockRate: rate });
+        const next = spiedManager(env.cluster.urls, OPTIONS);
         try {
-          await holder.waitFor(isAcquired);
-          holder.send({ type: "work" }); // read-modify-write for as long as its lease says it is valid
+          await drifting.waitFor(isAcquired);
+          drifting.send({ type: "work" }); // read-modify-write for as long as its lease says it is valid
           const lease = await next.locks.acquire(name);
           const start = now();
           let end = start;
@@ -191,7 +169,7 @@ describe("paused and drifting clients", () => {
             resource.write(lease.fence!, read.count + 1);
             end = now();
           }
-          const stale = await holder.waitFor(isHold);
+          const stale = await drifting.waitFor(isHold);
           const log = new HoldLog();
           log.record({
             worker: "holder",
@@ -211,7 +189,7 @@ describe("paused and drifting clients", () => {
           await lease.release();
         } finally {
           await next.close();
-          await holder.kill();
+          await drifting.kill();
         }
       },
     );

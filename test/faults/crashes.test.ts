@@ -2,7 +2,7 @@
 // process killed -9. The restart quarantine is on throughout.
 import assert from "node:assert/strict";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   CHANNELS,
@@ -11,36 +11,21 @@ import {
   LockLostError,
   type LockUnavailableError,
 } from "../../src/index.js";
-import { mutexKeys } from "../../src/mutex/keys.js";
 import { HoldLog, now } from "../harness/checker.js";
 import type { WorkerProcess } from "../harness/workers.js";
-import { whenAborted } from "../support/adapters.js";
-import { EPSILON_MS } from "./support/bounds.js";
-import {
-  type Cluster,
-  finish,
-  merged,
-  progress,
-  quarantineOf,
-  spawnClient,
-  spiedManager,
-  startCluster,
-} from "./support/cluster.js";
+import { lockKey } from "../support/keys.js";
+import { quarantineOf, useCluster } from "../support/nodes.js";
+import { LONG as T } from "../support/timeouts.js";
+import { EPSILON_MS, whenLost } from "./support/bounds.js";
+import { finish, merged, progress, spawnClient, spawnContenders, spiedManager } from "./support/cluster.js";
 import { ProtectedResource } from "./support/resource.js";
-import { inspectors, settledValues, strayKeys } from "./support/spy.js";
+import { settledValues, strayKeys } from "./support/spy.js";
 
 const TTL = 1_000;
 const OPTIONS = { ttl: TTL, wait: 5_000, nodeTimeout: 800, quarantine: TTL };
-const T = { timeout: 60_000 };
-const lockKey = (resource: string) => mutexKeys("quorumlock:", resource).lock;
 
 describe("crashes", () => {
-  let cluster: Cluster;
-  before(async () => {
-    cluster = await startCluster();
-    await cluster.aged(TTL);
-  });
-  after(() => cluster?.[Symbol.asyncDispose]());
+  const env = useCluster({ aged: TTL });
 
   async function started(workers: WorkerProcess[]): Promise<void> {
     for (let tries = 0; progress(workers) < 10; tries++) {
@@ -54,20 +39,13 @@ describe("crashes", () => {
     T,
     async () => {
       const resource = new ProtectedResource();
-      const workers = Array.from({ length: 3 }, () =>
-        spawnClient(
-          {
-            mode: "contend",
-            nodes: cluster.urls,
-            direct: cluster.direct,
-            resource: "kill-two",
-            workers: 2,
-            durationMs: 9_000,
-            ...OPTIONS,
-          },
-          resource,
-        ),
-      );
+      const { cluster, direct } = env;
+      const workers = spawnContenders(cluster, resource, {
+        name: "kill-two",
+        processes: 3,
+        durationMs: 9_000,
+        options: OPTIONS,
+      });
       try {
         await started(workers);
         const [a, b] = [cluster.nodes[3]!, cluster.nodes[4]!];
@@ -94,7 +72,6 @@ describe("crashes", () => {
         // The restarted nodes vote again once their quarantine is over.
         await cluster.aged(TTL);
         const { locks, close } = spiedManager(cluster.urls, OPTIONS);
-        const direct = inspectors(cluster.direct);
         try {
           const lease = await locks.acquire("kill-two-after");
           const all = Array(5).fill(lease.token);
@@ -102,7 +79,6 @@ describe("crashes", () => {
           await lease.release();
         } finally {
           await close();
-          for (const d of direct) d.disconnect();
         }
       } finally {
         await Promise.all(workers.map((w) => w.kill()));
@@ -115,11 +91,11 @@ describe("crashes", () => {
       "and progress resumes only once the restarted nodes' quarantine (the TTL) has passed",
     T,
     async () => {
+      const { cluster, direct } = env;
       await cluster.aged(TTL); // a client that connects now must see every node as old
       const resource = "majority";
       const holder = spiedManager(cluster.urls, OPTIONS);
       const other = spiedManager(cluster.urls, OPTIONS);
-      const direct = inspectors(cluster.direct);
       const log = new HoldLog();
       const majority = [2, 3, 4].map((i) => cluster.nodes[i]!);
       const events: { channel: string; event: Record<string, unknown> }[] = [];
@@ -132,11 +108,7 @@ describe("crashes", () => {
       try {
         const lease = await holder.locks.acquire(resource, { autoExtend: true });
         const holdStart = now();
-        const aborted = whenAborted(lease.signal).then((reason) => ({
-          reason,
-          at: performance.now(),
-          end: now(),
-        }));
+        const aborted = whenLost(lease);
         await sleep(TTL / 2); // extended once meanwhile
         const killedAt = performance.now();
         await Promise.all(majority.map((n) => n.kill()));
@@ -213,7 +185,6 @@ describe("crashes", () => {
         for (const stop of listeners) stop();
         await holder.close();
         await other.close();
-        for (const d of direct) d.disconnect();
       }
     },
   );
@@ -222,13 +193,11 @@ describe("crashes", () => {
     "scenario 10: a holder killed -9: the next holder gets the lock within the TTL plus a small delta",
     T,
     async () => {
+      const { cluster } = env;
       await cluster.aged(TTL);
       const resource = new ProtectedResource();
       const name = "killed-holder";
-      const holder = spawnClient(
-        { mode: "hold", nodes: cluster.urls, direct: cluster.direct, resource: name, ...OPTIONS },
-        resource,
-      );
+      const holder = spawnClient(cluster, { mode: "hold", resource: name, ...OPTIONS }, resource);
       const next = spiedManager(cluster.urls, OPTIONS);
       const log = new HoldLog();
       try {

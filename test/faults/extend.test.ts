@@ -2,28 +2,18 @@
 // hold by now, and maxHold must not turn the next automatic extension into a shortening one.
 import assert from "node:assert/strict";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CHANNELS, type ExtendedEvent, type Lease, LockManager } from "../../src/index.js";
-import { mutexKeys } from "../../src/mutex/keys.js";
 import { drift } from "../../src/validity.js";
-import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
-import { inspectors } from "./support/spy.js";
+import { lockKey } from "../support/keys.js";
+import { useCluster } from "../support/nodes.js";
+import { MEDIUM as T } from "../support/timeouts.js";
 
-const T = { timeout: 30_000 };
 const NODE_TIMEOUT = 300;
 
 describe("extensions that shorten a lease", () => {
-  let nodes: RedisNodes;
-  let direct: ReturnType<typeof inspectors>;
-  before(async () => {
-    nodes = await startRedisNodes(3);
-    direct = inspectors(nodes.urls());
-  });
-  after(async () => {
-    for (const d of direct ?? []) d.disconnect();
-    await nodes?.stopAll();
-  });
+  const env = useCluster({ nodes: 3 });
 
   for (const count of [1, 3]) {
     it(
@@ -31,7 +21,8 @@ describe("extensions that shorten a lease", () => {
         "so the next holder never finds the old one still valid",
       T,
       async () => {
-        const urls = nodes.urls().slice(0, count);
+        const { cluster, direct } = env;
+        const urls = cluster.urls.slice(0, count);
         const a = new LockManager({ nodes: urls, nodeTimeout: NODE_TIMEOUT });
         const b = new LockManager({ nodes: urls, nodeTimeout: NODE_TIMEOUT });
         const resource = `shorten-${count}`;
@@ -64,7 +55,8 @@ describe("extensions that shorten a lease", () => {
   }
 
   it("a longer extension that times out keeps the validity the lease had", T, async () => {
-    const locks = new LockManager({ nodes: nodes.urls(), nodeTimeout: NODE_TIMEOUT });
+    const { cluster, direct } = env;
+    const locks = new LockManager({ nodes: cluster.urls, nodeTimeout: NODE_TIMEOUT });
     try {
       const lease = await locks.acquire("lengthen", { ttl: 3_000 });
       const before = lease.remainingMs;
@@ -84,7 +76,7 @@ describe("extensions that shorten a lease", () => {
     "a manual extension capped by maxHold keeps the TTL asked for: the next automatic extension does not shorten the keys",
     T,
     async () => {
-      const locks = new LockManager({ nodes: nodes.urls().slice(0, 1) });
+      const locks = new LockManager({ nodes: env.cluster.urls.slice(0, 1) });
       const automatic: ExtendedEvent[] = [];
       const listener = (event: unknown) => {
         if ((event as ExtendedEvent).automatic) automatic.push(event as ExtendedEvent);
@@ -98,7 +90,7 @@ describe("extensions that shorten a lease", () => {
           assert.ok(performance.now() < until, "an automatic extension ran within ttl/3");
           await sleep(20);
         }
-        const pttl = await direct[0]!.pttl(mutexKeys("quorumlock:", "capped").lock);
+        const pttl = await env.direct[0]!.pttl(lockKey("capped"));
         assert.ok(pttl > 8_000, `the automatic extension kept the key until maxHold, not 3 s: pttl ${pttl}`);
         assert.ok(lease.remainingMs > 8_000);
         await lease.release();

@@ -1,30 +1,21 @@
 // Scenario 4: nodes frozen with SIGSTOP (a long fork, a stopped VM): one for longer than the TTL while clients
 // contend, then three at once while a lease is held.
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { LockLostError } from "../../src/index.js";
-import { mutexKeys } from "../../src/mutex/keys.js";
 import { HoldLog, now } from "../harness/checker.js";
-import { whenAborted } from "../support/adapters.js";
-import { acquireBound, EPSILON_MS, extendBound, releaseBound } from "./support/bounds.js";
-import {
-  type Cluster,
-  finish,
-  merged,
-  progress,
-  spawnClient,
-  spiedManager,
-  startCluster,
-} from "./support/cluster.js";
+import { lockKey } from "../support/keys.js";
+import { useCluster } from "../support/nodes.js";
+import { LONG as T } from "../support/timeouts.js";
+import { acquireBound, EPSILON_MS, extendBound, releaseBound, whenLost } from "./support/bounds.js";
+import { finish, merged, progress, spawnContenders, spiedManager } from "./support/cluster.js";
 import { ProtectedResource } from "./support/resource.js";
-import { inspectors, settledValues, strayKeys } from "./support/spy.js";
+import { settledValues, strayKeys } from "./support/spy.js";
 
 const TTL = 1_000;
 const OPTIONS = { ttl: TTL, wait: 5_000, nodeTimeout: 300, quarantine: TTL };
 const NONE = [null, null, null, null, null];
-const T = { timeout: 60_000 };
-const lockKey = (resource: string) => mutexKeys("quorumlock:", resource).lock;
 
 /** How a call ended and how long it took. */
 async function timedOutcome<T>(work: Promise<T>): Promise<{ value?: T; code?: string; ms: number }> {
@@ -38,39 +29,24 @@ async function timedOutcome<T>(work: Promise<T>): Promise<{ value?: T; code?: st
 }
 
 describe("frozen nodes", () => {
-  let cluster: Cluster;
-  before(async () => {
-    cluster = await startCluster();
-    await cluster.aged(TTL);
-  });
-  after(async () => {
-    for (const node of cluster?.nodes ?? []) if (node.pid !== undefined) node.resume();
-    await cluster?.[Symbol.asyncDispose]();
-  });
+  // A node a failing test left frozen is still stopped: a kill ends a paused node too.
+  const env = useCluster({ aged: TTL });
 
   it(
     "scenario 4a: one node frozen for longer than the TTL: acquisitions go on with four, and the commands it " +
       "applies late cost nothing but availability",
     T,
     async () => {
+      const { cluster, direct } = env;
       const resource = new ProtectedResource();
       const name = "one-frozen";
-      const workers = Array.from({ length: 3 }, () =>
-        spawnClient(
-          {
-            mode: "contend",
-            nodes: cluster.urls,
-            direct: cluster.direct,
-            resource: name,
-            workers: 2,
-            durationMs: 6_000,
-            ...OPTIONS,
-          },
-          resource,
-        ),
-      );
+      const workers = spawnContenders(cluster, resource, {
+        name,
+        processes: 3,
+        durationMs: 6_000,
+        options: OPTIONS,
+      });
       const frozen = cluster.nodes[4]!;
-      const direct = inspectors(cluster.direct);
       try {
         while (progress(workers) < 10) await sleep(50);
         const mark = progress(workers);
@@ -92,7 +68,6 @@ describe("frozen nodes", () => {
       } finally {
         frozen.resume();
         await Promise.all(workers.map((w) => w.kill()));
-        for (const d of direct) d.disconnect();
       }
     },
   );
@@ -101,20 +76,16 @@ describe("frozen nodes", () => {
     "scenario 4b: three of five frozen: nothing hangs, every call settles by its deadline, the lease ends on time",
     T,
     async () => {
+      const { cluster, direct } = env;
       const name = "three-frozen";
       const holder = spiedManager(cluster.urls, OPTIONS);
       const other = spiedManager(cluster.urls, OPTIONS);
-      const direct = inspectors(cluster.direct);
       const majority = [0, 1, 2].map((i) => cluster.nodes[i]!);
       const log = new HoldLog();
       try {
         const lease = await holder.locks.acquire(name, { autoExtend: true });
         const holdStart = now();
-        const aborted = whenAborted(lease.signal).then((reason) => ({
-          reason,
-          at: performance.now(),
-          end: now(),
-        }));
+        const aborted = whenLost(lease);
         for (const node of majority) node.pause();
         const frozenAt = performance.now();
 
@@ -176,7 +147,6 @@ describe("frozen nodes", () => {
         for (const node of majority) node.resume();
         await holder.close();
         await other.close();
-        for (const d of direct) d.disconnect();
       }
     },
   );

@@ -1,40 +1,30 @@
 // Scenarios 5, 6 and 11, through a fault proxy in front of each of five nodes: slow nodes, lost replies, and
 // every subset of nodes held by someone else.
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Lease } from "../../src/index.js";
-import { mutexKeys } from "../../src/mutex/keys.js";
 import { drift } from "../../src/validity.js";
-import { acquireBound, releaseBound, type SlowCall, timed } from "./support/bounds.js";
-import { type Cluster, spiedManager, startCluster } from "./support/cluster.js";
-import { inspectors, settledValues, strayKeys, valuesOf } from "./support/spy.js";
+import { lockKey } from "../support/keys.js";
+import { fresh } from "../support/names.js";
+import { useCluster } from "../support/nodes.js";
+import { LONGEST as T } from "../support/timeouts.js";
+import { acquireBound, EPSILON_MS, releaseBound, type SlowCall, timed } from "./support/bounds.js";
+import { spiedManager } from "./support/cluster.js";
+import { settledValues, strayKeys, valuesOf } from "./support/spy.js";
 
 const TTL = 1_000;
-const T = { timeout: 90_000 };
-const lockKey = (resource: string) => mutexKeys("quorumlock:", resource).lock;
 const NONE = [null, null, null, null, null];
 
 describe("slow and lossy networks", () => {
-  let cluster: Cluster;
-  let direct: ReturnType<typeof inspectors>;
-  let n = 0;
-  const fresh = (what: string) => `${what}:${++n}`;
-  before(async () => {
-    cluster = await startCluster({ proxies: true });
-    direct = inspectors(cluster.direct);
-    await cluster.aged(TTL);
-  });
-  after(async () => {
-    for (const d of direct ?? []) d.disconnect();
-    await cluster?.[Symbol.asyncDispose]();
-  });
+  const env = useCluster({ proxies: true, aged: TTL });
 
   it(
     "scenario 5: delays of 0, ttl/4, ttl/2 and ttl on two or three nodes: validity is ttl − elapsed − drift, and an " +
       "attempt that ran out of time fails and cleans up everywhere",
     T,
     async () => {
+      const { cluster, direct } = env;
       const ttl = 600;
       // The per-node timeout is capped at the TTL, so a node as slow as the TTL counts as failed.
       const options = { ttl, wait: 0, nodeTimeout: 2 * ttl, quarantine: TTL };
@@ -100,9 +90,42 @@ describe("slow and lossy networks", () => {
   );
 
   it(
+    "a majority slower than the TTL is unavailable, not busy: acquire fails after one attempt whatever its wait, " +
+      "and cleans up everywhere",
+    T,
+    async () => {
+      const { cluster, direct } = env;
+      // The per-node timeout is capped at the TTL, so the delayed nodes count as failed.
+      const options = { ttl: TTL, wait: 5_000, nodeTimeout: 2 * TTL, quarantine: TTL };
+      const { locks, spy, close } = spiedManager(cluster.urls, options);
+      try {
+        await (await locks.acquire(fresh("warm-up"))).release();
+        const resource = fresh("slow-majority");
+        for (const p of cluster.proxies.slice(2)) p.setMode({ kind: "delay", ms: TTL });
+        const began = performance.now();
+        await assert.rejects(locks.acquire(resource), { code: "ERR_LOCK_UNAVAILABLE" });
+        const took = performance.now() - began;
+        assert.ok(
+          took < TTL + EPSILON_MS,
+          `settled after ${took.toFixed(0)} ms with a ${options.wait} ms wait`,
+        );
+        const token = spy.tokens.at(-1)!;
+        assert.deepEqual(await strayKeys(spy, direct, lockKey(resource), token), []);
+        // The delayed nodes apply the acquire late, and the delete queued behind it right after.
+        await sleep(2 * TTL + 500);
+        assert.deepEqual(await valuesOf(direct, lockKey(resource)), NONE);
+      } finally {
+        for (const p of cluster.proxies) p.heal();
+        await close();
+      }
+    },
+  );
+
+  it(
     "scenario 6: replies dropped by one node: a quorum from the others, and release still clears that node",
     T,
     async () => {
+      const { cluster, direct } = env;
       const options = { ttl: TTL, wait: 0, nodeTimeout: 800, quarantine: TTL };
       const { locks, spy, close } = spiedManager(cluster.urls, options);
       const slow: SlowCall[] = [];
@@ -147,6 +170,7 @@ describe("slow and lossy networks", () => {
     "an acquire aborted while a slow majority still owes its vote rejects only once no node holds any of it",
     T,
     async () => {
+      const { cluster, direct } = env;
       const options = { ttl: TTL, wait: 0, nodeTimeout: 800, quarantine: TTL };
       const { locks, close } = spiedManager(cluster.urls, options);
       try {
@@ -173,6 +197,7 @@ describe("slow and lossy networks", () => {
     "scenario 11: acquire succeeds exactly when a majority is free, for all 32 subsets of nodes held by a foreign token",
     T,
     async () => {
+      const { cluster, direct } = env;
       const options = { ttl: 5_000, wait: 0, nodeTimeout: 800, quarantine: 5_000 };
       const { locks, spy, close } = spiedManager(cluster.urls, options);
       const slow: SlowCall[] = [];

@@ -14,19 +14,19 @@ import {
   type LockUnavailableError,
   type NodeErrorEvent,
 } from "../../src/index.js";
-import { mutexKeys } from "../../src/mutex/keys.js";
 import { resolveCallOptions, resolveManagerOptions } from "../../src/options.js";
 import { checkedNodes, NodeQuarantinedError, parseServerInfo, votesFrom } from "../../src/quarantine.js";
 import { drift } from "../../src/validity.js";
 import { HoldLog, now } from "../harness/checker.js";
-import { nodeRedisAdapter } from "../support/adapters.js";
-import { type Cluster, quarantineOf, spiedManager, startCluster } from "./support/cluster.js";
+import { inspectors, nodeRedisAdapter } from "../support/adapters.js";
+import { keysOf } from "../support/keys.js";
+import { type Cluster, quarantineOf, startCluster } from "../support/nodes.js";
+import { LONG as T } from "../support/timeouts.js";
+import { spiedManager } from "./support/cluster.js";
 import { ProtectedResource } from "./support/resource.js";
-import { inspectors, settledValues, valuesOf } from "./support/spy.js";
+import { settledValues, valuesOf } from "./support/spy.js";
 
 const TTL = 1_500;
-const T = { timeout: 60_000 };
-const keysOf = (resource: string) => mutexKeys("quorumlock:", resource);
 
 /** Makes `nodes` refuse `resource` for `ms` (someone else's key), so that a lease lands on the others only. */
 function occupy(direct: ReturnType<typeof inspectors>, nodes: number[], resource: string, ms: number) {

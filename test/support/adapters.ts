@@ -44,6 +44,15 @@ export function inspector(url: string): Redis {
   return client;
 }
 
+/** Connected plain connections straight to the nodes (not through any proxy), for looking at keys from the outside. */
+export function inspectors(urls: readonly string[]): Redis[] {
+  return urls.map((url) => {
+    const client = new Redis(url, { maxRetriesPerRequest: 0, disconnectTimeout: 20 });
+    client.on("error", () => {});
+    return client;
+  });
+}
+
 /** Runs `fn` with an inspector per node and disconnects them afterwards. */
 export async function inspect<T>(urls: readonly string[], fn: (nodes: Redis[]) => Promise<T>): Promise<T> {
   const nodes = urls.map(inspector);

@@ -1,9 +1,10 @@
 // The setup every behaviour suite shares: its own redis-server nodes for the suite, and managers on them over
 // the suite's client adapter, all closed after the suite.
-import { after, before } from "node:test";
+import { after } from "node:test";
 import { LockManager, type LockManagerOptions } from "../../src/index.js";
-import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
+import type { RedisNodes } from "../harness/redis-node.js";
 import type { Adapter } from "./adapters.js";
+import { useNodes } from "./nodes.js";
 
 export interface SuiteNodes {
   /** The suite's nodes (started in `before`). */
@@ -18,28 +19,21 @@ export function suiteNodes(
   count: number,
   defaults: Omit<LockManagerOptions, "nodes"> = {},
 ): SuiteNodes {
-  let started: RedisNodes | undefined;
   const cleanups: (() => Promise<void>)[] = [];
-  before(async () => {
-    started = await startRedisNodes(count);
-  });
+  // Registered before the nodes' own after(), so it runs first: managers close while their nodes are up.
   after(async () => {
     await Promise.allSettled(cleanups.map((c) => c()));
-    await started?.stopAll();
   });
-  const nodes = (): RedisNodes => {
-    if (!started) throw new Error("the suite's nodes start in before()");
-    return started;
-  };
+  const env = useNodes(count);
   return {
     get nodes() {
-      return nodes();
+      return env.nodes;
     },
     get urls() {
-      return nodes().urls();
+      return env.nodes.urls();
     },
     async manager(options = {}) {
-      const { specs, cleanup } = await adapter.connect(nodes().urls());
+      const { specs, cleanup } = await adapter.connect(env.nodes.urls());
       const locks = new LockManager({ nodes: specs, ...defaults, ...options });
       cleanups.push(async () => {
         await locks.close();

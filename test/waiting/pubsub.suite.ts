@@ -4,14 +4,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Lease } from "../../src/index.js";
-import { mutexKeys } from "../../src/mutex/keys.js";
 import { LINGER_MS } from "../../src/waiting/pubsub.js";
 import { type Adapter, inspect } from "../support/adapters.js";
+import { keysOf } from "../support/keys.js";
+import { fresh } from "../support/names.js";
 import { suiteNodes } from "../support/suite.js";
-
-const T = { timeout: 30_000 };
-let n = 0;
-const fresh = (what: string) => `${what}:${process.pid}:${++n}`;
+import { MEDIUM as T } from "../support/timeouts.js";
 
 /** Channels with subscribers on each node. */
 async function channelsOn(urls: readonly string[]): Promise<string[][]> {
@@ -177,7 +175,7 @@ export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
         } else await lease.release();
       });
       // Every waiter has queued on every node (its second attempt, once subscribed, is the one that queues it).
-      const { waiting: queue } = mutexKeys("quorumlock:", resource);
+      const { waiting: queue } = keysOf(resource);
       for (let tries = 0; ; tries++) {
         const sizes = await inspect(env.urls, (nodes) => Promise.all(nodes.map((node) => node.zcard(queue))));
         if (sizes.every((size) => size === others.length)) break;
@@ -230,7 +228,7 @@ export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
       const holder = await manager();
       const waiter = await manager({ pollInterval: 60_000 });
       const resource = fresh("ghost");
-      const keys = mutexKeys("quorumlock:", resource);
+      const keys = keysOf(resource);
       const held = await holder.acquire(resource);
       // A waiter that queued long ago, then crashed: its place lives for 600 ms more without a refresh.
       await inspect(env.urls, (nodes) =>
@@ -268,7 +266,7 @@ export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
       const held = await holder.acquire(resource);
       const waiting = waiter.acquire(resource, { wait: 5_000 });
       await sleep(100);
-      const channel = mutexKeys("quorumlock:", resource).channel;
+      const channel = keysOf(resource).channel;
       assert.ok(
         (await channelsOn(env.urls)).every((subscribed) => !subscribed.includes(channel)),
         "a polling waiter subscribes to nothing",

@@ -1,6 +1,10 @@
 // "Every call settles by its deadline": the longest each lock call may take, given its options, and a recorder
 // of the calls that took longer than that plus a tolerance for a loaded machine.
 
+import type { Lease } from "../../../src/index.js";
+import { now } from "../../harness/checker.js";
+import { whenAborted } from "../../support/adapters.js";
+
 /** Scheduling slack on a busy 2-core machine (other test files run at the same time). */
 export const EPSILON_MS = 500;
 
@@ -50,4 +54,12 @@ export async function timed<T>(
     const ms = performance.now() - began;
     if (ms > bound + EPSILON_MS) slow.push({ op, ms: Math.round(ms), bound });
   }
+}
+
+/**
+ * When `lease` ends: its signal's reason, the moment it aborted (`performance.now()`), and the end of the hold
+ * on the checker's clock.
+ */
+export function whenLost(lease: Lease): Promise<{ reason: unknown; at: number; end: bigint }> {
+  return whenAborted(lease.signal).then((reason) => ({ reason, at: performance.now(), end: now() }));
 }

@@ -1,69 +1,37 @@
-// What every fault test file starts from: five redis-server nodes (optionally behind fault proxies), old enough
-// to vote under the restart quarantine, and lock clients in worker processes.
-import { setTimeout as sleep } from "node:timers/promises";
+// Lock clients for the fault tests: in worker processes (fixtures/client.ts) on a cluster from
+// test/support/nodes.ts, or in the test process with their script calls watched; and what they report.
 import { LockManager, type LockManagerOptions } from "../../../src/index.js";
 import type { HoldLog } from "../../harness/checker.js";
-import { type FaultProxy, startProxy } from "../../harness/proxy.js";
-import { type RedisNodes, startRedisNodes } from "../../harness/redis-node.js";
 import { spawnWorker, type WorkerProcess } from "../../harness/workers.js";
-import type { ClientConfig, Done, Hold } from "../fixtures/client.js";
+import type { Cluster } from "../../support/nodes.js";
+import type { ClientConfig, ClientOptions, Done, Hold } from "../fixtures/client.js";
 import type { ProtectedResource } from "./resource.js";
 import { type SpiedNodes, spiedNodes } from "./spy.js";
 
 const CLIENT = new URL("../fixtures/client.ts", import.meta.url).pathname;
 
-/**
- * The longest a node can stay quarantined after its server started: the quarantine, its drift allowance, and up
- * to 2 s more because INFO reports whole seconds of uptime (see src/quarantine.ts).
- */
-export function quarantineOf(quarantine: number): number {
-  return quarantine + 2_000 + Math.ceil(quarantine * 0.01 + 2) + 50;
-}
-
-export interface Cluster extends AsyncDisposable {
-  readonly nodes: RedisNodes;
-  /** One proxy per node, when asked for. */
-  readonly proxies: readonly FaultProxy[];
-  /** Direct URLs of the nodes. */
-  readonly direct: string[];
-  /** What clients connect to: the proxies' URLs if there are proxies, else the nodes'. */
-  readonly urls: string[];
-  /** Restarts these nodes (by index) empty, and remembers when, for {@link aged}. */
-  restart(...indices: number[]): Promise<void>;
-  /**
-   * Resolves once every node has been up long enough for a quarantine of `quarantine` ms to let it vote, in the
-   * eyes of any client, even one that connects only now.
-   */
-  aged(quarantine: number): Promise<void>;
-}
-
-export async function startCluster(options: { nodes?: number; proxies?: boolean } = {}): Promise<Cluster> {
-  const nodes = await startRedisNodes(options.nodes ?? 5);
-  let started = performance.now();
-  const proxies = options.proxies ? await Promise.all(nodes.map((node) => startProxy(node))) : [];
-  const stop = async () => {
-    await Promise.all(proxies.map((p) => p.close()));
-    await nodes.stopAll();
-  };
-  return {
-    nodes,
-    proxies,
-    direct: nodes.urls(),
-    urls: proxies.length > 0 ? proxies.map((p) => p.url) : nodes.urls(),
-    async restart(...indices) {
-      await Promise.all(indices.map((i) => nodes[i]!.restart()));
-      started = performance.now();
-    },
-    aged: (quarantine) => sleep(Math.max(0, started + quarantineOf(quarantine) - performance.now())),
-    [Symbol.asyncDispose]: stop,
-  };
-}
-
-/** Starts a lock client process; its holds reach the shared resource through `resource`. */
-export function spawnClient(config: ClientConfig, resource?: ProtectedResource): WorkerProcess {
-  const worker = spawnWorker(CLIENT, [], { FAULT_CLIENT: JSON.stringify(config) });
+/** Starts a lock client process on `cluster`; its holds reach the shared resource through `resource`. */
+export function spawnClient(
+  cluster: Pick<Cluster, "urls" | "direct">,
+  config: Omit<ClientConfig, "nodes" | "direct">,
+  resource?: ProtectedResource,
+): WorkerProcess {
+  const full: ClientConfig = { nodes: cluster.urls, direct: cluster.direct, ...config };
+  const worker = spawnWorker(CLIENT, [], { FAULT_CLIENT: JSON.stringify(full) });
   if (resource) void resource.serve(worker);
   return worker;
+}
+
+/** `processes` client processes, two contending loops each, on `name` for `durationMs`. */
+export function spawnContenders(
+  cluster: Pick<Cluster, "urls" | "direct">,
+  resource: ProtectedResource,
+  run: { name: string; processes: number; durationMs: number; options: ClientOptions },
+): WorkerProcess[] {
+  const { name, processes, durationMs, options } = run;
+  return Array.from({ length: processes }, () =>
+    spawnClient(cluster, { mode: "contend", resource: name, workers: 2, durationMs, ...options }, resource),
+  );
 }
 
 export const isHold = (m: unknown): m is Hold => (m as Hold | null)?.type === "hold";

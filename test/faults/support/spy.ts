@@ -84,15 +84,6 @@ export function spiedNodes(urls: readonly string[]): SpiedNodes {
   };
 }
 
-/** Plain connections straight to the nodes (not through any proxy), for looking at keys from the outside. */
-export function inspectors(urls: readonly string[]): Redis[] {
-  return urls.map((url) => {
-    const client = new Redis(url, { maxRetriesPerRequest: 0, disconnectTimeout: 20 });
-    client.on("error", () => {});
-    return client;
-  });
-}
-
 /** The value of `key` on each node, `undefined` for a node that does not answer within `ms`. */
 export function valuesOf(
   nodes: readonly Redis[],
