@@ -98,6 +98,28 @@ export class LockManagerClosedError extends LockError {
   }
 }
 
+/**
+ * A semaphore is held with a different limit than this handle's (two deployments disagree). Code
+ * `ERR_SEMAPHORE_LIMIT`. A new limit takes over once the semaphore has no holders.
+ */
+export class SemaphoreLimitError extends LockError {
+  /** This handle's limit. */
+  readonly limit: number;
+  /** The limit the current holders use. */
+  readonly heldLimit: number;
+
+  constructor(resource: string, limit: number, heldLimit: number, nodes: readonly NodeOutcome[] = []) {
+    super(
+      "ERR_SEMAPHORE_LIMIT",
+      `Semaphore "${resource}" is held with limit ${heldLimit}, but this handle's limit is ${limit}: ` +
+        "every user of a semaphore must use one limit (a new one takes over once nobody holds a permit)",
+      { resource, nodes },
+    );
+    this.limit = limit;
+    this.heldLimit = heldLimit;
+  }
+}
+
 type ArgErrorCode = "ERR_INVALID_ARG_TYPE" | "ERR_INVALID_ARG_VALUE";
 
 function withCode<E extends Error>(error: E, code: ArgErrorCode): E & { code: ArgErrorCode } {

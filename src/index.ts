@@ -8,6 +8,7 @@ export {
   LockTimeoutError,
   LockUnavailableError,
   type NodeOutcome,
+  SemaphoreLimitError,
 } from "./errors.js";
 export {
   type AcquiredEvent,
@@ -21,3 +22,10 @@ export { Lease } from "./lease.js";
 export { LockManager } from "./manager.js";
 export { type AcquireOptions, DEFAULTS, type LockManagerOptions, type WithLockOptions } from "./options.js";
 export { NodeQuarantinedError, NodeUnsupportedError } from "./quarantine.js";
+export { ReadWriteLock, type ReadWriteOptions, type WithReadWriteOptions } from "./rwlock/index.js";
+export {
+  type PermitOptions,
+  Semaphore,
+  type SemaphoreOptions,
+  type WithPermitOptions,
+} from "./semaphore/handle.js";

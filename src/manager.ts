@@ -21,6 +21,8 @@ import {
 } from "./options.js";
 import type { Primitive, PrimitiveKeys } from "./primitive.js";
 import { checkedNodes } from "./quarantine.js";
+import { ReadWriteLock } from "./rwlock/index.js";
+import { checkSemaphoreOptions, Semaphore, type SemaphoreOptions } from "./semaphore/handle.js";
 import { SignalFanout } from "./signals.js";
 import { monotonicNow, quorumOf } from "./validity.js";
 import { PollStrategy } from "./waiting/poll.js";
@@ -143,6 +145,30 @@ export class LockManager {
       // A failed release must not replace fn's result or error; the lock then frees itself at its TTL.
       await lease.release().catch(() => {});
     }
+  }
+
+  /**
+   * A read-write lock on `name`: many readers at once, or one writer alone. Its write side is the lock of the
+   * same name (`acquire(name)` excludes readers too); a waiting writer keeps new readers out. See docs/rwlock.md.
+   */
+  readWrite(name: string): ReadWriteLock {
+    checkResource(name);
+    if (this.#closed) throw new LockManagerClosedError();
+    return new ReadWriteLock(this.#source, name);
+  }
+
+  /**
+   * A counting semaphore on `name`: at most `limit` permits held at once, each a lease of its own. On N nodes a
+   * permit needs floor(N·limit/(limit+1))+1 of them (see docs/semaphore.md).
+   * @example
+   * const uploads = locks.semaphore("uploads", { limit: 4 });
+   * await uploads.withPermit(async (lease) => upload(file, { signal: lease.signal }));
+   */
+  semaphore(name: string, options: SemaphoreOptions): Semaphore {
+    checkResource(name);
+    const limit = checkSemaphoreOptions(options);
+    if (this.#closed) throw new LockManagerClosedError();
+    return new Semaphore(this.#source, name, limit);
   }
 
   /**

@@ -7,6 +7,8 @@
   KEYS[2] the fencing counter key
   KEYS[3] the queue (sorted set: waiter id -> arrival, server µs)
   KEYS[4] the waiters (hash: waiter id -> "<expires ms>:<ttl>:<fencing>:<token>")
+  KEYS[5] a read-write lock's readers of the same name (sorted set: token -> expiry, server ms): while a live
+          one holds, the lock is neither taken nor handed off
   ARGV[1] the caller's token
   ARGV[2] the TTL in milliseconds
   ARGV[3] "1" to bump the fencing counter, "0" to leave it alone
@@ -17,7 +19,8 @@
   Errors (before writing anything) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
   Returns {1, fence, remaining TTL in ms, server time in µs} when the caller holds the lock (taken now, or
           handed to it earlier; fence is 0 when fencing is off),
-          {0, remaining TTL in ms of the holder (-2: just handed to a waiter ahead), server time in µs}
+          {0, remaining TTL in ms of the holder (-2: just handed to a waiter ahead), or of the earliest
+          reader's expiry, server time in µs}
           when it does not (queued unless ARGV[5] is "0").
 ]]
 --- @include "../lua-shared/queue.lua"
@@ -37,7 +40,15 @@ if holder == token then
   return {1, fence, redis.call('PTTL', KEYS[1]), nowUs}
 end
 
-if not holder then
+-- Readers share the lock (docs/rwlock.md): wait in the queue for the last one. One EXISTS when there are none.
+local readersLeft
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', nowMs)
+  local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+  if first[1] then readersLeft = tonumber(first[2]) - nowMs end
+end
+
+if not holder and not readersLeft then
   local head = liveHead(nowMs)
   if not head or head == id then
     redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
@@ -58,4 +69,4 @@ if ARGV[5] ~= '0' then
   redis.call('PEXPIRE', KEYS[3], lifetime)
   redis.call('PEXPIRE', KEYS[4], lifetime)
 end
-return {0, redis.call('PTTL', KEYS[1]), nowUs}
+return {0, readersLeft or redis.call('PTTL', KEYS[1]), nowUs}

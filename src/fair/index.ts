@@ -59,7 +59,7 @@ export const fair: Primitive<MutexKeys> = {
         const raw = (await runScript(
           conn,
           fairAcquire,
-          [keys.lock, keys.fence, keys.queue, keys.waiters],
+          [keys.lock, keys.fence, keys.queue, keys.waiters, keys.readers],
           args,
           abandoned,
         )) as number[];

@@ -12,6 +12,8 @@
   KEYS[2] the fencing counter key
   KEYS[3] the waiting queue (sorted set: waiter id -> first arrival, server µs)
   KEYS[4] the waiters' heartbeats (hash: waiter id -> place expires at, server ms)
+  KEYS[5] a read-write lock's readers of the same name (sorted set: token -> expiry, server ms): the write side
+          is this mutex, so it is refused while a live reader holds
   ARGV[1] the owner's token
   ARGV[2] the TTL in milliseconds
   ARGV[3] "1" to bump the fencing counter, "0" to leave it alone
@@ -22,8 +24,8 @@
   Errors (leaving the lock as it was) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
   Returns {1, fence, 1 if the counter existed before (0: a new resource, or a node that lost its data)} when
           the lock was taken (fence is 0 and the flag 1 when not bumped),
-          {0, remaining TTL in ms of the current holder or reservation (-1: the key has no TTL), this node's
-          time in µs} when not.
+          {0, remaining TTL in ms of the current holder or reservation (-1: the key has no TTL), or of the
+          earliest reader's expiry, this node's time in µs} when not.
 ]]
 --- @include "../lua-shared/fence.lua"
 
@@ -61,6 +63,14 @@ if ARGV[5] ~= '0' then
   -- The queue lasts as long as its newest place: once nobody refreshes, it goes away as a whole.
   redis.call('PEXPIRE', KEYS[3], lifetime)
   redis.call('PEXPIRE', KEYS[4], lifetime)
+end
+-- Readers share the lock (docs/rwlock.md). One EXISTS on the uncontended path: the clock and the set are read
+-- only when there are readers, expired ones dropped on the way.
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  local nowMs = math.floor(now() / 1000)
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', nowMs)
+  local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+  if first[1] then return {0, tonumber(first[2]) - nowMs, now()} end
 end
 if redis.call('SET', KEYS[1], token, 'NX', 'PX', ARGV[2]) then return taken() end
 -- A release kept the lock for the first waiter ("r:" + its id: never a token, which has no ':').

@@ -1,9 +1,9 @@
 import { randomFillSync } from "node:crypto";
 import type { LockContext } from "../context.js";
-import { agreeOnFence, type GrantedFence } from "../fencing/agree.js";
+import { agreeOnFence, type FenceKeys, type GrantedFence } from "../fencing/agree.js";
 import type { AttemptResult, Place } from "../primitive.js";
 import { type VoteResult, vote } from "../quorum.js";
-import { runScript } from "../script.js";
+import { type LuaScript, runScript } from "../script.js";
 import { monotonicNow, validityLeft } from "../validity.js";
 import type { MutexKeys } from "./keys.js";
 import { releaseMutex } from "./release.js";
@@ -35,13 +35,43 @@ export const PLACE_MS = 3_000;
 type AcquireReply = GrantedFence & { pttl: number; now: number };
 
 /**
+ * What one attempt runs: an acquire script with the mutex's arguments and replies (the mutex's, or a read-write
+ * lock's read side), the keys it takes, where the lease is held (for the fence agreement), and how to undo it.
+ */
+export interface AttemptSpec {
+  readonly script: LuaScript;
+  readonly keys: readonly string[];
+  readonly holder: FenceKeys;
+  /** Releases the attempt's hold on `nodes`, each behind `after[i]`, keeping the lock for no waiter. */
+  undo(nodes: readonly number[] | undefined, after: readonly Promise<void>[]): Promise<unknown>;
+}
+
+/** One attempt at the mutex (see {@link attemptWith}). */
+export function attemptMutex(
+  ctx: LockContext,
+  keys: MutexKeys,
+  token: string,
+  ttl: number,
+  signal: AbortSignal | undefined,
+  place: Place | undefined,
+): Promise<AttemptResult> {
+  const spec: AttemptSpec = {
+    script: acquireScript,
+    keys: [keys.lock, keys.fence, keys.waiting, keys.heartbeats, keys.readers],
+    holder: keys,
+    undo: (nodes, after) => releaseMutex(ctx, keys, token, { nodes, after, reserve: false }),
+  };
+  return attemptWith(ctx, spec, token, ttl, signal, place);
+}
+
+/**
  * One Redlock attempt: take the key on every node in parallel (queueing the waiter where it is busy); with a
  * quorum, agree on the fence, then check that validity is left. Anything short of a lease releases what it got
  * on every node that may hold it, including nodes that never answered.
  */
-export async function attemptMutex(
+export async function attemptWith(
   ctx: LockContext,
-  keys: MutexKeys,
+  spec: AttemptSpec,
   token: string,
   ttl: number,
   signal: AbortSignal | undefined,
@@ -65,13 +95,11 @@ export async function attemptMutex(
   const { result, abandon, done } = vote<AcquireReply>(
     ctx.nodes,
     async (conn, abandoned) => {
-      const reply = (await runScript(
-        conn,
-        acquireScript,
-        [keys.lock, keys.fence, keys.waiting, keys.heartbeats],
-        args,
-        abandoned,
-      )) as [number, number, number?];
+      const reply = (await runScript(conn, spec.script, spec.keys, args, abandoned)) as [
+        number,
+        number,
+        number?,
+      ];
       if (reply[0] === 1) {
         return { status: "ok", value: { fence: Number(reply[1]), pttl: 0, existed: reply[2] !== 0, now: 0 } };
       }
@@ -84,7 +112,7 @@ export async function attemptMutex(
       quorum: ctx.quorum,
       timeout: Math.min(ctx.nodeTimeout, ttl),
       signal,
-      about: { operation: "acquire", key: keys.lock },
+      about: { operation: "acquire", key: spec.holder.lock },
     },
   );
   let round: VoteResult<AcquireReply>;
@@ -94,13 +122,13 @@ export async function attemptMutex(
     // Aborted mid-flight: any node may end up holding the key. Delete it behind each node's acquire and only then
     // reject, so that a caller who sees the abort finds no key of this attempt on a node that answers (bounded
     // by the node timeout, like any failed attempt's cleanup).
-    await releaseMutex(ctx, keys, token, { after: done, reserve: false }).catch(() => {});
+    await spec.undo(undefined, done).catch(() => {});
     throw reason;
   }
 
   const failed = async (outcome: Exclude<AttemptResult, { kind: "acquired" }>): Promise<AttemptResult> => {
     abandon();
-    await cleanUp(ctx, keys, token, round, outcome.kind !== "busy");
+    await cleanUp(ctx, spec, round, outcome.kind !== "busy");
     return outcome;
   };
 
@@ -136,7 +164,7 @@ export async function attemptMutex(
   let fence: number | undefined;
   if (ctx.fencing) {
     const granted = round.verdicts.flatMap((v) => (v?.status === "ok" ? [v.value] : []));
-    const agreed = await agreeOnFence(ctx, keys, token, ttl, start, granted, signal);
+    const agreed = await agreeOnFence(ctx, spec.holder, token, ttl, start, granted, signal);
     if (agreed === "late") return tooLate();
     if (agreed === "unwritten") {
       return failed({
@@ -165,8 +193,7 @@ export async function attemptMutex(
  */
 async function cleanUp(
   ctx: LockContext,
-  keys: MutexKeys,
-  token: string,
+  spec: AttemptSpec,
   round: VoteResult<AcquireReply>,
   pending: boolean,
 ): Promise<void> {
@@ -177,9 +204,9 @@ async function cleanUp(
     else if (o.status !== "refused") background.push(i);
   });
   if (background.length > 0) {
-    ctx.track(releaseMutex(ctx, keys, token, { nodes: background, after: round.done, reserve: false }));
+    ctx.track(spec.undo(background, round.done));
   }
   if (wait.length > 0) {
-    await releaseMutex(ctx, keys, token, { nodes: wait, after: round.done, reserve: false });
+    await spec.undo(wait, round.done);
   }
 }

@@ -1,15 +1,26 @@
 import type { LockContext } from "../context.js";
 import type { ExtendResult } from "../lease.js";
 import { vote } from "../quorum.js";
-import { runScript } from "../script.js";
+import { type LuaScript, runScript } from "../script.js";
 import { monotonicNow, validityLeft } from "../validity.js";
 import type { MutexKeys } from "./keys.js";
 import { extend as extendScript } from "./scripts.generated.js";
 
 /** Compare-and-PEXPIRE on every node; succeeds only with a quorum inside the new TTL's validity. */
-export async function extendMutex(
+export function extendMutex(
   ctx: LockContext,
   keys: MutexKeys,
+  token: string,
+  ttl: number,
+): Promise<ExtendResult> {
+  return extendWith(ctx, extendScript, keys.lock, token, ttl);
+}
+
+/** Runs `script` (KEYS[1]: `key`, the lease's holder key; ARGV: token, TTL; replies 1 when extended) as a vote. */
+export async function extendWith(
+  ctx: LockContext,
+  script: LuaScript,
+  key: string,
   token: string,
   ttl: number,
 ): Promise<ExtendResult> {
@@ -17,13 +28,13 @@ export async function extendMutex(
   const { result } = vote(
     ctx.nodes,
     async (conn, abandoned) => {
-      const reply = await runScript(conn, extendScript, [keys.lock], [token, ttl], abandoned);
+      const reply = await runScript(conn, script, [key], [token, ttl], abandoned);
       return { status: reply === 1 ? "ok" : "refused", value: null };
     },
     {
       quorum: ctx.quorum,
       timeout: Math.min(ctx.nodeTimeout, ttl),
-      about: { operation: "extend", key: keys.lock },
+      about: { operation: "extend", key },
     },
   );
   const { granted, outcomes } = await result;

@@ -17,6 +17,15 @@ export interface MutexKeys {
   readonly queue: string;
   /** Fair mode: each queued waiter's expiry, TTL and token (a hash). */
   readonly waiters: string;
+  /**
+   * A read-write lock's readers (a sorted set: token -> expiry, server ms). The write side is this mutex, so
+   * the mutex's scripts refuse while it holds a live reader.
+   */
+  readonly readers: string;
+  /** Readers waiting, in arrival order (a sorted set scored by server time): a writer's release wakes them. */
+  readonly readWaiting: string;
+  /** When each waiting reader's place expires unless refreshed (a hash). */
+  readonly readHeartbeats: string;
 }
 
 /**
@@ -41,5 +50,8 @@ export function mutexKeys(prefix: string, resource: string): MutexKeys {
     heartbeats: `${base}:heartbeats`,
     queue: `${base}:queue`,
     waiters: `${base}:waiters`,
+    readers: `${base}:readers`,
+    readWaiting: `${base}:read-waiting`,
+    readHeartbeats: `${base}:read-heartbeats`,
   };
 }

@@ -8,6 +8,8 @@
   KEYS[1] the lock key
   KEYS[2] the waiting queue (sorted set: waiter id -> first arrival, server µs)
   KEYS[3] the waiters' heartbeats (hash: waiter id -> place expires at, server ms)
+  KEYS[4] a read-write lock's waiting readers (sorted set: waiter id -> first arrival, server µs)
+  KEYS[5] the waiting readers' heartbeats (hash: waiter id -> place expires at, server ms)
   ARGV[1] the value the lock must hold: the owner's token, or "r:" + a waiter id for a waiter that leaves
   ARGV[2] the channel waiters listen on (a channel is not a key: on Redis Cluster PUBLISH reaches every node)
   ARGV[3] how long a lock kept for a waiter stays kept, in ms ("0": keep it for nobody, as when a failed
@@ -17,30 +19,63 @@
   ARGV[6] an id of this release, the same on every node (so that the waiter knows the copies of one wake-up)
 
   Returns 1 when the lock was freed (or kept for the first waiter), 0 when it held neither ARGV[1] nor a lock kept
-  for the waiter ARGV[5] (nothing is published then). Publishes "w:<waiter id>:<release id>" to wake that waiter (nothing when nobody waits).
+  for the waiter ARGV[5] (then only a waiter that leaves a free lock wakes readers that queued before the next
+  writer). Publishes "w:<waiter id>:<release id>" to wake that waiter (nothing when nobody waits).
+  Waiting readers (docs/rwlock.md) are woken instead, every one, when no live writer waits, and those that queued
+  before the first live writer are woken (and the lock not kept for the writer) when one does.
 ]]
 if ARGV[5] ~= '' then
   redis.call('ZREM', KEYS[2], ARGV[5])
   redis.call('HDEL', KEYS[3], ARGV[5])
 end
-local held = redis.call('GET', KEYS[1])
--- A waiter that got the lock on a majority may find it kept for itself on a node that released late: pass it on.
-if held ~= ARGV[1] and not (ARGV[5] ~= '' and held == 'r:' .. ARGV[5]) then
-  return 0
-end
 local now
-while true do
-  local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  if not head[1] then
-    redis.call('DEL', KEYS[1])
-    return 1
-  end
+local function clock()
   if not now then
     local t = redis.call('TIME')
     now = tonumber(t[1]) * 1000000 + tonumber(t[2])
   end
+  return now
+end
+-- Wakes every live reader that queued before `below` (a score bound); true when there was one. Costs one
+-- ZRANGEBYSCORE of a missing key when no reader waits.
+local function wakeReaders(below)
+  local woken = false
+  for _, reader in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', below)) do
+    local expires = tonumber(redis.call('HGET', KEYS[5], reader))
+    if expires and expires * 1000 > clock() then
+      redis.call('PUBLISH', ARGV[2], 'w:' .. reader .. ':' .. ARGV[6])
+      woken = true
+    else
+      redis.call('ZREM', KEYS[4], reader)
+      redis.call('HDEL', KEYS[5], reader)
+    end
+  end
+  return woken
+end
+local held = redis.call('GET', KEYS[1])
+-- A waiter that got the lock on a majority may find it kept for itself on a node that released late: pass it on.
+if held ~= ARGV[1] and not (ARGV[5] ~= '' and held == 'r:' .. ARGV[5]) then
+  -- A writer that gives up may have been keeping readers out: with the lock free, they may come now.
+  if ARGV[5] ~= '' and not held then
+    local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    wakeReaders(head[1] and '(' .. head[2] or '+inf')
+  end
+  return 0
+end
+while true do
+  local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  if not head[1] then
+    redis.call('DEL', KEYS[1])
+    wakeReaders('+inf')
+    return 1
+  end
   local expires = tonumber(redis.call('HGET', KEYS[3], head[1]))
-  if expires and expires * 1000 > now then
+  if expires and expires * 1000 > clock() then
+    -- Readers that queued before this writer go first (they in turn keep out readers that come later).
+    if wakeReaders('(' .. head[2]) then
+      redis.call('DEL', KEYS[1])
+      return 1
+    end
     if ARGV[3] ~= '0' and now - tonumber(head[2]) >= tonumber(ARGV[4]) then
       redis.call('SET', KEYS[1], 'r:' .. head[1], 'PX', ARGV[3])
     else

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { LockContext } from "../context.js";
 import type { ReleaseOutcome } from "../primitive.js";
 import { vote } from "../quorum.js";
-import { runScript } from "../script.js";
+import { type LuaScript, runScript } from "../script.js";
 import type { MutexKeys } from "./keys.js";
 import { release as releaseScript } from "./scripts.generated.js";
 
@@ -37,11 +37,27 @@ export interface ReleaseMutexOptions {
  * Compare-and-delete on the chosen nodes, waiting for each up to the node timeout; each node then wakes its
  * longest waiter (or keeps the lock for it). `after` makes the delete reach a node after the acquire it undoes.
  */
-export async function releaseMutex(
+export function releaseMutex(
   ctx: LockContext,
   keys: MutexKeys,
   token: string,
   options: ReleaseMutexOptions = {},
+): Promise<ReleaseOutcome> {
+  const scriptKeys = [keys.lock, keys.waiting, keys.heartbeats, keys.readWaiting, keys.readHeartbeats];
+  return releaseWith(ctx, releaseScript, scriptKeys, keys, token, options);
+}
+
+/**
+ * Runs a release script that takes the mutex release's arguments (the mutex's, or a read-write lock's read side)
+ * on the chosen nodes, as {@link releaseMutex} describes.
+ */
+export async function releaseWith(
+  ctx: LockContext,
+  script: LuaScript,
+  scriptKeys: readonly string[],
+  keys: Pick<MutexKeys, "lock" | "channel">,
+  token: string,
+  options: ReleaseMutexOptions,
 ): Promise<ReleaseOutcome> {
   const indices = options.nodes ?? ctx.nodes.map((_, i) => i);
   if (indices.length === 0) return { answered: 0, outcomes: [] };
@@ -57,13 +73,7 @@ export async function releaseMutex(
     indices.map((i) => ctx.nodes[i]!),
     async (conn, abandoned) => {
       await options.after?.[ctx.nodes.indexOf(conn)];
-      const reply = await runScript(
-        conn,
-        releaseScript,
-        [keys.lock, keys.waiting, keys.heartbeats],
-        args,
-        abandoned,
-      );
+      const reply = await runScript(conn, script, scriptKeys, args, abandoned);
       return { status: reply === 1 ? "ok" : "refused", value: null };
     },
     {

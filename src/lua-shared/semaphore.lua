@@ -1,0 +1,70 @@
+-- A semaphore's holders and waiters, shared by semaphore/*.lua (pasted in by scripts/gen-lua.mjs). Keys are
+-- passed by name, as each script orders its KEYS differently:
+--   holders    a sorted set: token -> expiry (server ms); expired members are dropped on every run
+--   permits    a hash: token -> permits held, plus ':used' (their sum) and ':limit' (the limit while anyone
+--              holds: it expires with them). Tokens never contain ':', so the two fields cannot clash.
+--   waiting    a sorted set: waiter id -> arrival (server µs)
+--   heartbeats a hash: waiter id -> "<place expires at, server ms>:<permits wanted>:<its token>"
+-- A waiter stays queued while it holds (until its call drops the place): undoing a split vote's grants then
+-- leaves the queue as it was. A waiter whose token holds is skipped, as its permits are counted as held.
+
+local function serverNow()
+  local t = redis.call('TIME')
+  local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  return us, math.floor(us / 1000)
+end
+
+-- Drops holders whose expiry passed and returns the permits still in use (the keys go once nobody holds).
+local function prune(holders, permits, nowMs)
+  local expired = redis.call('ZRANGEBYSCORE', holders, '-inf', nowMs)
+  local used = tonumber(redis.call('HGET', permits, ':used')) or 0
+  if #expired > 0 then
+    for _, token in ipairs(expired) do
+      used = used - (tonumber(redis.call('HGET', permits, token)) or 0)
+      redis.call('HDEL', permits, token)
+    end
+    redis.call('ZREMRANGEBYSCORE', holders, '-inf', nowMs)
+  end
+  if redis.call('ZCARD', holders) == 0 then
+    redis.call('DEL', holders, permits)
+    return 0
+  end
+  redis.call('HSET', permits, ':used', used)
+  return used
+end
+
+-- Both keys live as long as the latest holder, so an idle semaphore leaves nothing behind.
+local function expireWithLatest(holders, permits)
+  local latest = redis.call('ZRANGE', holders, -1, -1, 'WITHSCORES')[2]
+  if latest then
+    redis.call('PEXPIREAT', holders, latest)
+    redis.call('PEXPIREAT', permits, latest)
+  end
+end
+
+-- Visits live waiters that do not hold in arrival order, dropping dead ones (their place was not refreshed:
+-- crashed) on the way, until visit(id, permits) returns true or the queue ends.
+local function eachWaiter(waiting, heartbeats, holders, nowMs, visit)
+  local kept = 0
+  while true do
+    local batch = redis.call('ZRANGE', waiting, kept, kept + 15)
+    if #batch == 0 then return end
+    for _, id in ipairs(batch) do
+      local entry = redis.call('HGET', heartbeats, id) or ''
+      local expires, wanted, token = string.match(entry, '^(%d+):(%d+):(.+)$')
+      if expires and tonumber(expires) > nowMs then
+        if not redis.call('ZSCORE', holders, token) and visit(id, tonumber(wanted)) then return end
+        kept = kept + 1
+      else
+        redis.call('ZREM', waiting, id)
+        redis.call('HDEL', heartbeats, id)
+      end
+    end
+  end
+end
+
+local function dropWaiter(waiting, heartbeats, id)
+  local removed = redis.call('ZREM', waiting, id)
+  redis.call('HDEL', heartbeats, id)
+  return removed == 1
+end

@@ -1,0 +1,95 @@
+--[[
+  A read-write lock's read side (docs/rwlock.md): a shared hold, granted while no writer holds the lock (the
+  mutex of the same name, or a lock kept for a writer) and no live writer waits ahead of this reader, and the
+  resource's fencing counter bumped as the mutex bumps it. Expired readers are dropped on the way. A waiting
+  reader also queues (or refreshes its place) here, at the arrival it brings, whether it gets the hold or not.
+
+  KEYS[1] the lock key (the write side)
+  KEYS[2] the fencing counter key
+  KEYS[3] the writers' waiting queue (sorted set: waiter id -> first arrival, server µs)
+  KEYS[4] the writers' heartbeats (hash: waiter id -> place expires at, server ms)
+  KEYS[5] the readers (sorted set: token -> expiry, server ms)
+  KEYS[6] the readers' waiting queue (sorted set: waiter id -> first arrival, server µs)
+  KEYS[7] the waiting readers' heartbeats (hash: waiter id -> place expires at, server ms)
+  KEYS[8] fair mode's queue of writers (sorted set: waiter id -> arrival, server µs)
+  KEYS[9] fair mode's waiters (hash: waiter id -> "<expires ms>:<ttl>:<fencing>:<token>")
+  ARGV[1] the reader's token
+  ARGV[2] the TTL in milliseconds
+  ARGV[3] "1" to bump the fencing counter, "0" to leave it alone
+  ARGV[4] the waiter's id, or "" for an attempt without a place (a call's first, or tryRead)
+  ARGV[5] how long the waiter's place lasts without a refresh, in ms; "0": do not (re)register now
+  ARGV[6] the waiter's arrival (µs, as the nodes' clocks told it), or "" for this node's time
+
+  Errors (granting nothing) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
+  Returns {1, fence, 1 if the counter existed before} when granted (fence 0 and the flag 1 when not bumped),
+          {0, ms after which to look again (the writer's remaining TTL; 0 when a writer waits: its release
+          wakes this reader), this node's time in µs} when not.
+]]
+--- @include "../lua-shared/fence.lua"
+
+local token, id = ARGV[1], ARGV[4]
+local t = redis.call('TIME')
+local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local nowMs = math.floor(nowUs / 1000)
+
+if ARGV[5] ~= '0' then
+  local lifetime = tonumber(ARGV[5])
+  redis.call('ZADD', KEYS[6], 'NX', ARGV[6] ~= '' and ARGV[6] or string.format('%.0f', nowUs), id)
+  redis.call('HSET', KEYS[7], id, string.format('%.0f', nowMs + lifetime))
+  -- The queue lasts as long as its newest place: once nobody refreshes, it goes away as a whole.
+  redis.call('PEXPIRE', KEYS[6], lifetime)
+  redis.call('PEXPIRE', KEYS[7], lifetime)
+end
+
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl ~= -2 then return {0, pttl, nowUs} end
+
+-- Writer preference: a live waiting writer keeps new readers out, so a stream of readers cannot starve it. A
+-- reader that queued before it is let in: it waited first, and is only one of a bounded set.
+local mine = id ~= '' and tonumber(redis.call('ZSCORE', KEYS[6], id)) or nil
+local function ahead(arrival)
+  return not mine or tonumber(arrival) <= mine
+end
+local function writerAhead()
+  while true do
+    local head = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+    if not head[1] then break end
+    local expires = tonumber(redis.call('HGET', KEYS[4], head[1]))
+    if expires and expires > nowMs then return ahead(head[2]) end
+    redis.call('ZREM', KEYS[3], head[1])
+    redis.call('HDEL', KEYS[4], head[1])
+  end
+  -- Fair mode drops its own dead entries; only its live head counts here.
+  local fair = redis.call('ZRANGE', KEYS[8], 0, 0, 'WITHSCORES')
+  if fair[1] then
+    local expires = tonumber(string.match(redis.call('HGET', KEYS[9], fair[1]) or '', '^(%d+):'))
+    if expires and expires > nowMs then return ahead(fair[2]) end
+  end
+  return false
+end
+if writerAhead() then return {0, 0, nowUs} end
+
+local fence, existed = 0, 1
+if ARGV[3] == '1' then
+  local ok, bumped = pcall(redis.call, 'INCR', KEYS[2])
+  if not ok or bumped > MAX_FENCE then
+    -- Undo, and say why: a counter at the end of the exact range, or one set by hand to something else.
+    if ok then redis.call('DECR', KEYS[2]) end
+    fenceCounter()
+    error({err = 'ERR the fencing counter ' .. KEYS[2] .. ' does not hold an integer'})
+  end
+  fence = bumped
+  if fence == 1 then
+    -- A new resource, or a node that lost its data: start at the clock, as the mutex does.
+    existed = 0
+    fence = math.max(fence, nowUs)
+    redis.call('SET', KEYS[2], string.format('%.0f', fence))
+  end
+end
+
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', nowMs)
+redis.call('ZADD', KEYS[5], nowMs + tonumber(ARGV[2]), token)
+-- The set lasts as long as its longest-lived reader.
+local last = redis.call('ZRANGE', KEYS[5], -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', KEYS[5], tonumber(last[2]) - nowMs)
+return {1, fence, existed}

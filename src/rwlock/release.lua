@@ -1,0 +1,61 @@
+--[[
+  Ends a reader's hold (compare-and-remove its token), and when it was the last live reader wakes the first
+  live waiting writer alone (keeping the lock for it, "r:" + its id, once it has waited longer than ARGV[4], as
+  mutex/release.lua does), or, with no writer waiting, every live waiting reader. Also how a waiting reader
+  leaves its queue (ARGV[5]). Places not refreshed in time (crashed waiters) are dropped on the way.
+
+  KEYS[1] the lock key (the write side)
+  KEYS[2] the writers' waiting queue (sorted set: waiter id -> first arrival, server µs)
+  KEYS[3] the writers' heartbeats (hash: waiter id -> place expires at, server ms)
+  KEYS[4] the readers (sorted set: token -> expiry, server ms)
+  KEYS[5] the readers' waiting queue (sorted set: waiter id -> first arrival, server µs)
+  KEYS[6] the waiting readers' heartbeats (hash: waiter id -> place expires at, server ms)
+  ARGV[1] the reader's token
+  ARGV[2] the channel waiters listen on
+  ARGV[3] how long a lock kept for a writer stays kept, in ms ("0": keep it for nobody, as when a failed
+          attempt undoes what it took)
+  ARGV[4] how long a writer waits before the lock is kept for it, in µs
+  ARGV[5] a reader's waiter id to drop from its queue first, or ""
+  ARGV[6] an id of this release, the same on every node
+
+  Returns 1 when the reader's hold was removed, 0 when it held none here (nothing is published then).
+  Publishes "w:<waiter id>:<release id>" to each waiter it wakes.
+]]
+if ARGV[5] ~= '' then
+  redis.call('ZREM', KEYS[5], ARGV[5])
+  redis.call('HDEL', KEYS[6], ARGV[5])
+end
+if redis.call('ZREM', KEYS[4], ARGV[1]) == 0 then return 0 end
+local t = redis.call('TIME')
+local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local nowMs = math.floor(nowUs / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', nowMs)
+-- Other readers still hold: the last one out wakes the writer.
+if redis.call('EXISTS', KEYS[4]) == 1 or redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+
+while true do
+  local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  if not head[1] then break end
+  local expires = tonumber(redis.call('HGET', KEYS[3], head[1]))
+  if expires and expires > nowMs then
+    if ARGV[3] ~= '0' and nowUs - tonumber(head[2]) >= tonumber(ARGV[4]) then
+      redis.call('SET', KEYS[1], 'r:' .. head[1], 'PX', ARGV[3])
+    end
+    redis.call('PUBLISH', ARGV[2], 'w:' .. head[1] .. ':' .. ARGV[6])
+    return 1
+  end
+  redis.call('ZREM', KEYS[2], head[1])
+  redis.call('HDEL', KEYS[3], head[1])
+end
+
+-- No writer waits: readers kept out by one that has since gone may all come.
+for _, reader in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
+  local expires = tonumber(redis.call('HGET', KEYS[6], reader))
+  if expires and expires > nowMs then
+    redis.call('PUBLISH', ARGV[2], 'w:' .. reader .. ':' .. ARGV[6])
+  else
+    redis.call('ZREM', KEYS[5], reader)
+    redis.call('HDEL', KEYS[6], reader)
+  end
+end
+return 1

@@ -1,0 +1,87 @@
+--[[
+  Takes `permits` of the semaphore if they fit: the permits of live holders, plus those of the live waiters
+  ahead of the caller (every waiter, for a caller without a place), plus its own, within the limit. So nobody
+  takes permits that a waiter ahead of it still needs: a waiter wanting many is never starved by newcomers
+  wanting few. A waiter also queues (or refreshes its place) here, at the arrival it brings (the same on every
+  node, so the nodes' queues agree). Granted, it stays queued (skipped, as its token holds) until its call drops
+  the place, so that undoing a split vote's grant leaves the queue as it was. Expired holders are dropped first.
+  The fencing counter is bumped as in mutex/acquire.lua (a missing one starts at the server's clock in µs).
+
+  KEYS[1] the holders (sorted set: token -> expiry, server ms)
+  KEYS[2] the fencing counter key (shared with the mutex of the same name)
+  KEYS[3] the permits (hash: token -> permits, ':used' -> their sum, ':limit' -> the limit while anyone holds)
+  KEYS[4] the waiting queue (sorted set: waiter id -> arrival, server µs)
+  KEYS[5] the waiters' heartbeats (hash: waiter id -> "<place expires at, server ms>:<permits wanted>:<token>")
+  ARGV[1] the caller's token
+  ARGV[2] the TTL in milliseconds
+  ARGV[3] "1" to bump the fencing counter, "0" to leave it alone
+  ARGV[4] the caller's limit
+  ARGV[5] the permits wanted
+  ARGV[6] the waiter's id, or "" for an attempt without a place (a call's first, or tryAcquire)
+  ARGV[7] how long the waiter's place lasts without a refresh, in ms; "0": do not (re)register now
+  ARGV[8] the waiter's arrival (µs, as the nodes' clocks told it), or "" for this node's time
+
+  Errors (writing nothing) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
+  Returns {1, fence, 1 if the counter existed before (0: a new resource, or a node that lost its data)} when
+          granted (fence 0 and flag 1 when not bumped),
+          {0, ms until the earliest holder expires (-1: nobody holds; waiters ahead are in the way), this
+          node's time in µs} when the permits do not fit,
+          {2, the limit the current holders use} when that differs from ARGV[4] (nothing granted; the waiter
+          is not queued).
+]]
+--- @include "../lua-shared/fence.lua"
+--- @include "../lua-shared/semaphore.lua"
+
+local token, limit, wanted, id = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local nowUs, nowMs = serverNow()
+local used = prune(KEYS[1], KEYS[3], nowMs)
+
+local held = tonumber(redis.call('HGET', KEYS[3], ':limit'))
+if held and held ~= limit then return {2, held} end
+
+if ARGV[7] ~= '0' then
+  local lifetime = tonumber(ARGV[7])
+  redis.call('ZADD', KEYS[4], 'NX', ARGV[8] ~= '' and ARGV[8] or string.format('%.0f', nowUs), id)
+  redis.call('HSET', KEYS[5], id, string.format('%.0f', nowMs + lifetime) .. ':' .. wanted .. ':' .. token)
+  -- The queue lasts as long as its newest place: once nobody refreshes, it goes away as a whole.
+  redis.call('PEXPIRE', KEYS[4], lifetime)
+  redis.call('PEXPIRE', KEYS[5], lifetime)
+end
+
+-- Permits that the live waiters ahead of the caller want; counting stops once the caller cannot fit anyway.
+local room = limit - used - wanted
+local ahead = 0
+if room >= 0 then
+  eachWaiter(KEYS[4], KEYS[5], KEYS[1], nowMs, function(waiter, permits)
+    if waiter == id then return true end
+    ahead = ahead + permits
+    return ahead > room
+  end)
+end
+-- A grant of this token that is still here (an earlier attempt of the call, its undo on its way) is not doubled.
+if room < 0 or ahead > room or redis.call('ZSCORE', KEYS[1], token) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
+  return {0, first and (tonumber(first) - nowMs) or -1, nowUs}
+end
+
+-- The fence first: a counter that cannot go higher refuses before anything is written.
+local fence, existed = 0, 1
+if ARGV[3] == '1' then
+  local ok, bumped = pcall(redis.call, 'INCR', KEYS[2])
+  if not ok or bumped > MAX_FENCE then
+    if ok then redis.call('DECR', KEYS[2]) end
+    fenceCounter()
+    error({err = 'ERR the fencing counter ' .. KEYS[2] .. ' does not hold an integer'})
+  end
+  fence = bumped
+  if fence == 1 then
+    existed = 0
+    fence = math.max(fence, nowUs)
+    redis.call('SET', KEYS[2], string.format('%.0f', fence))
+  end
+end
+
+redis.call('ZADD', KEYS[1], nowMs + tonumber(ARGV[2]), token)
+redis.call('HSET', KEYS[3], token, wanted, ':used', used + wanted, ':limit', limit)
+expireWithLatest(KEYS[1], KEYS[3])
+return {1, fence, existed}

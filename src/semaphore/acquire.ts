@@ -1,0 +1,163 @@
+import type { LockContext } from "../context.js";
+import { SemaphoreLimitError } from "../errors.js";
+import { agreeOnFence, type GrantedFence } from "../fencing/agree.js";
+import { PLACE_MS } from "../mutex/acquire.js";
+import type { AttemptResult, Place } from "../primitive.js";
+import { type VoteResult, vote } from "../quorum.js";
+import { runScript } from "../script.js";
+import { monotonicNow, validityLeft } from "../validity.js";
+import type { SemaphoreKeys } from "./keys.js";
+import { releaseSemaphore } from "./release.js";
+import { acquire as acquireScript } from "./scripts.generated.js";
+
+/** What one attempt asks for: `permits` of the semaphore `resource`, whose limit is `limit`. */
+export interface PermitRequest {
+  readonly resource: string;
+  readonly limit: number;
+  readonly permits: number;
+}
+
+/** What one node said: granted (with its fence), busy (when a permit frees by expiry, its time), or a limit clash. */
+type AcquireReply = GrantedFence & { retryAfter: number; now: number; heldLimit?: number };
+
+/**
+ * One attempt: take the permits on every node in parallel (queueing the waiter where they do not fit); with `q`
+ * grants (ctx.quorum, more than a majority: see docs/semaphore.md), agree on the fence, then check that validity
+ * is left. Anything short of a lease frees what it got on every node that may hold it.
+ */
+export async function attemptSemaphore(
+  ctx: LockContext,
+  keys: SemaphoreKeys,
+  request: PermitRequest,
+  token: string,
+  ttl: number,
+  signal: AbortSignal | undefined,
+  place: Place | undefined,
+): Promise<AttemptResult> {
+  const start = monotonicNow();
+  // A call's first attempt goes without a place (the uncontended path); later ones queue, pollers too: a
+  // waiter that wants many permits is protected by its place, not by being woken.
+  const queued = place !== undefined && place.attempts > 0;
+  const register = queued && (place.registered === undefined || start - place.registered > PLACE_MS / 3);
+  if (register) place.registered = start;
+  const args = [
+    token,
+    ttl,
+    ctx.fencing ? "1" : "0",
+    request.limit,
+    request.permits,
+    queued ? place.id : "",
+    register ? PLACE_MS : 0,
+    place?.arrival ?? "",
+  ];
+  const { result, abandon, done } = vote<AcquireReply>(
+    ctx.nodes,
+    async (conn, abandoned) => {
+      const reply = (await runScript(
+        conn,
+        acquireScript,
+        [keys.holders, keys.fence, keys.permits, keys.waiting, keys.heartbeats],
+        args,
+        abandoned,
+      )) as [number, number, number?];
+      const [kind, a, b] = reply.map(Number) as [number, number, number];
+      if (kind === 1) return { status: "ok", value: { fence: a, existed: b !== 0, retryAfter: 0, now: 0 } };
+      if (kind === 2) {
+        return { status: "refused", value: { fence: 0, existed: true, retryAfter: 0, now: 0, heldLimit: a } };
+      }
+      return { status: "refused", value: { fence: 0, existed: true, retryAfter: a, now: b } };
+    },
+    {
+      quorum: ctx.quorum,
+      timeout: Math.min(ctx.nodeTimeout, ttl),
+      signal,
+      about: { operation: "acquire", key: keys.holders },
+    },
+  );
+  const release = (nodes: readonly number[] | undefined) =>
+    releaseSemaphore(ctx, keys, request.limit, token, { nodes, after: done });
+  let round: VoteResult<AcquireReply>;
+  try {
+    round = await result;
+  } catch (reason) {
+    // Aborted mid-flight: any node may end up granting. Free the permits behind each node's acquire, and only
+    // then reject, so that a caller who sees the abort finds nothing of this attempt on a node that answers.
+    await release(undefined).catch(() => {});
+    throw reason;
+  }
+
+  const failed = async (outcome: Exclude<AttemptResult, { kind: "acquired" }>): Promise<AttemptResult> => {
+    abandon();
+    // Nodes that granted (and, unless merely busy, nodes still answering) are waited for; failed ones get the
+    // release in the background. A busy attempt does not wait for slow nodes, as the mutex's does not.
+    const wait: number[] = [];
+    const background: number[] = [];
+    round.outcomes.forEach((o, i) => {
+      if (o.status === "ok" || (outcome.kind !== "busy" && o.status === "pending")) wait.push(i);
+      else if (o.status !== "refused") background.push(i);
+    });
+    if (background.length > 0) ctx.track(release(background));
+    if (wait.length > 0) await release(wait);
+    return outcome;
+  };
+
+  const clash = round.verdicts.find((v) => v?.value.heldLimit !== undefined)?.value.heldLimit;
+  if (clash !== undefined) {
+    await failed({ kind: "unavailable", outcomes: round.outcomes });
+    throw new SemaphoreLimitError(request.resource, request.limit, clash, round.outcomes);
+  }
+
+  if (!round.granted) {
+    const errors = round.outcomes.filter((o) => o.status === "error" || o.status === "timeout").length;
+    if (errors > ctx.nodes.length - ctx.quorum)
+      return failed({ kind: "unavailable", outcomes: round.outcomes });
+    const ttls = round.verdicts.flatMap((v) =>
+      v?.status === "refused" && v.value.retryAfter > 0 ? [v.value.retryAfter] : [],
+    );
+    // The waiter's arrival: when the nodes first turned it away (the median of their clocks), the same on every
+    // node it queues on, so that their queues agree on who is first.
+    if (place && place.arrival === undefined) {
+      const times = round.verdicts.flatMap((v) => (v?.status === "refused" ? [v.value.now] : []));
+      times.sort((a, b) => a - b);
+      place.arrival = times[Math.floor(times.length / 2)];
+    }
+    return failed({
+      kind: "busy",
+      retryAfter: ttls.length ? Math.min(...ttls) : undefined,
+      outcomes: round.outcomes,
+      split: round.outcomes.some((o) => o.status === "ok"),
+    });
+  }
+
+  const tooLate = () =>
+    failed({
+      kind: "unavailable",
+      outcomes: round.outcomes,
+      detail: `${ctx.quorum} nodes granted after ${Math.round(monotonicNow() - start)} ms, leaving no validity of the ${ttl} ms TTL`,
+    });
+
+  let fence: number | undefined;
+  if (ctx.fencing) {
+    const granted = round.verdicts.flatMap((v) => (v?.status === "ok" ? [v.value] : []));
+    const fenceKeys = { lock: keys.holders, fence: keys.fence };
+    const agreed = await agreeOnFence(ctx, fenceKeys, token, ttl, start, granted, signal);
+    if (agreed === "late") return tooLate();
+    if (agreed === "unwritten") {
+      return failed({
+        kind: "unavailable",
+        outcomes: round.outcomes,
+        detail: `the fence could not be written to ${ctx.quorum} holding nodes`,
+      });
+    }
+    fence = agreed;
+  }
+
+  if (validityLeft(ttl, start, monotonicNow()) <= 0) return tooLate();
+  abandon();
+  // The waiter stays queued until its place is dropped: skipped where it holds, but elsewhere its wanted permits
+  // would hold back the waiters behind it for as long as it holds. Drop it everywhere, behind each node's acquire.
+  if (place?.registered !== undefined) {
+    ctx.track(releaseSemaphore(ctx, keys, request.limit, "", { after: done, drop: place.id }));
+  }
+  return { kind: "acquired", start, fence, outcomes: round.outcomes, done: round.done };
+}

@@ -1,0 +1,36 @@
+// The counting semaphore: up to `limit` permits held at once, per holder with its own expiry, on one node or on
+// q = floor(N·limit/(limit+1)) + 1 of N nodes (see docs/semaphore.md). Waiters queue on each node; a waiter
+// never loses the permits it waits for to one behind it, and a release wakes the waiters that now fit.
+import type { Primitive } from "../primitive.js";
+import { attemptSemaphore, type PermitRequest } from "./acquire.js";
+import { extendSemaphore } from "./extend.js";
+import { type SemaphoreKeys, semaphoreKeys } from "./keys.js";
+import { releaseSemaphore } from "./release.js";
+
+/** The semaphore primitive for one request: its limit and the permits it takes. */
+export function semaphore(request: PermitRequest): Primitive<SemaphoreKeys> {
+  return {
+    keys: semaphoreKeys,
+    attempt: (ctx, keys, token, ttl, signal, place) =>
+      attemptSemaphore(ctx, keys, request, token, ttl, signal, place),
+    async leave(ctx, keys, _token, place, after) {
+      // Drops the place on every node; the waiters behind it may fit now.
+      await releaseSemaphore(ctx, keys, request.limit, "", { after, drop: place.id });
+    },
+    extend: extendSemaphore,
+    release: (ctx, keys, token, after, place) =>
+      releaseSemaphore(ctx, keys, request.limit, token, {
+        after,
+        drop: place?.registered === undefined ? undefined : place.id,
+        settleOnQuorum: true,
+      }),
+  };
+}
+
+/**
+ * Nodes that must grant a permit: more than N·limit/(limit+1), so that limit+1 leases, each on that many nodes,
+ * cannot fit on N nodes holding at most `limit` permits each (pigeonhole). A majority for limit 1.
+ */
+export function semaphoreQuorum(nodes: number, limit: number): number {
+  return Math.floor((nodes * limit) / (limit + 1)) + 1;
+}

@@ -1,0 +1,50 @@
+--[[
+  Frees the caller's permits if, and only if, it still holds them, drops a waiter's place, and in the same step
+  wakes the waiters at the head of the queue whose permits now fit (in arrival order, stopping at the first that
+  does not: the ones behind it could not take permits anyway). Also how a waiter leaves the queue (ARGV[1] "").
+
+  KEYS[1] the holders (sorted set: token -> expiry, server ms)
+  KEYS[2] the permits (hash: token -> permits, ':used' -> their sum, ':limit' -> the limit while anyone holds)
+  KEYS[3] the waiting queue (sorted set: waiter id -> arrival, server µs)
+  KEYS[4] the waiters' heartbeats (hash: waiter id -> "<place expires at, server ms>:<permits wanted>:<token>")
+  ARGV[1] the owner's token, or "" to free nothing (a waiter that leaves)
+  ARGV[2] the channel waiters listen on (a channel is not a key: on Redis Cluster PUBLISH reaches every node)
+  ARGV[3] a waiter id to drop from the queue (the owner's own place, or a waiter that leaves), or ""
+  ARGV[4] an id of this release, the same on every node (so that a waiter knows the copies of one wake-up)
+  ARGV[5] the caller's limit (used for the wake-ups when nobody holds any more, so no limit is stored)
+
+  Returns 1 when the token held permits here (now freed), 0 when not. Publishes "w:<waiter id>:<release id>" to
+  each waiter it wakes (none when nothing was freed or dropped).
+]]
+--- @include "../lua-shared/semaphore.lua"
+
+local _, nowMs = serverNow()
+local before = tonumber(redis.call('HGET', KEYS[2], ':used')) or 0
+local used = prune(KEYS[1], KEYS[2], nowMs)
+local freed = used < before
+if ARGV[3] ~= '' and dropWaiter(KEYS[3], KEYS[4], ARGV[3]) then freed = true end
+
+local held = 0
+if ARGV[1] ~= '' and redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  held = 1
+  freed = true
+  used = used - (tonumber(redis.call('HGET', KEYS[2], ARGV[1])) or 0)
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  if redis.call('ZCARD', KEYS[1]) == 0 then
+    redis.call('DEL', KEYS[1], KEYS[2])
+  else
+    redis.call('HSET', KEYS[2], ':used', used)
+    expireWithLatest(KEYS[1], KEYS[2])
+  end
+end
+if not freed then return held end
+
+local free = (tonumber(redis.call('HGET', KEYS[2], ':limit')) or tonumber(ARGV[5])) - used
+eachWaiter(KEYS[3], KEYS[4], KEYS[1], nowMs, function(waiter, permits)
+  if permits > free then return true end
+  free = free - permits
+  redis.call('PUBLISH', ARGV[2], 'w:' .. waiter .. ':' .. ARGV[4])
+  return free <= 0
+end)
+return held

@@ -1,0 +1,4 @@
+import { ioredisAdapter } from "../support/adapters.js";
+import { readWriteSuite } from "./rwlock.suite.js";
+
+readWriteSuite(ioredisAdapter, 1);
