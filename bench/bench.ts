@@ -21,8 +21,11 @@ import {
   CONTENDERS,
   floor,
   type Library,
+  PERMITS,
   quorumlock,
+  quorumlockSemaphore,
   redisSemaphore,
+  redisSemaphoreSemaphore,
   redlock,
   sesameRedlock,
 } from "./libraries.js";
@@ -144,6 +147,18 @@ function summarise(library: string, urls: readonly string[], run: RunTotals) {
   handoffs.sort((a, b) => a - b);
   const per = Array.from({ length: WORKERS }, (_, w) => holds.filter((h) => h.worker === w).length);
   const sections = Math.max(holds.length, 1);
+  // Most holders at once (a sweep over the holds' starts and ends): 1 for a lock, at most PERMITS for a semaphore.
+  const edges = holds.flatMap((h) => [
+    [h.start, 1],
+    [h.end, -1],
+  ]);
+  edges.sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
+  let holding = 0;
+  let mostAtOnce = 0;
+  for (const [, step] of edges) {
+    holding += step!;
+    mostAtOnce = Math.max(mostAtOnce, holding);
+  }
   return {
     library,
     nodes: urls.length,
@@ -161,6 +176,7 @@ function summarise(library: string, urls: readonly string[], run: RunTotals) {
     cpuMicrosPerSection: run.cpuMicros / sections,
     errors: run.errors,
     longestIdleMs: idle,
+    mostAtOnce,
   };
 }
 
@@ -328,6 +344,33 @@ async function main(nodes1: RedisNodes, nodes5: RedisNodes) {
             ? contendedAcross(processes, id, urls, admins, key, independent)
             : contended(id, urls, admins, key, independent)),
         );
+      }
+      printContended(label, rows);
+      results[label] = rows;
+    }
+
+    // Counting semaphores, side by side with redis-semaphore's Semaphore (1 node) and RedlockSemaphore (5).
+    for (const [label, urls] of [
+      [`(i) semaphore (limit ${PERMITS}) uncontended acquire + release, 1 node`, one],
+      [`(j) semaphore (limit ${PERMITS}) uncontended acquire + release, 5 nodes`, five],
+    ] as const) {
+      const rows = await uncontended(
+        [() => quorumlockSemaphore(urls, "quorumlock semaphore"), () => redisSemaphoreSemaphore(urls)],
+        urls,
+        admin[urls.length as 1 | 5],
+      );
+      printUncontended(label, rows);
+      results[label] = rows;
+    }
+    const semaphores = ["quorumlock-semaphore", "redis-semaphore-semaphore"];
+    for (const [row, urls] of [
+      ["k", one],
+      ["l", five],
+    ] as const) {
+      const label = `(${row}) semaphore (limit ${PERMITS}): ${load}, ${own}, ${urls.length === 1 ? "1 node" : "5 nodes"}`;
+      const rows = [];
+      for (const id of semaphores) {
+        rows.push(await contended(id, urls, admin[urls.length as 1 | 5], `bench:sem:${row}:${id}`, true));
       }
       printContended(label, rows);
       results[label] = rows;

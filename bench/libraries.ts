@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { Redlock as SesameRedlock } from "@sesamecare-oss/redlock";
 import { Redis } from "ioredis";
-import { Mutex, RedlockMutex } from "redis-semaphore";
+import { Mutex, RedlockMutex, RedlockSemaphore, Semaphore } from "redis-semaphore";
 import Redlock from "redlock";
 
 // quorumlock as users get it: the built package (`npm run bench` builds it first), not the TypeScript sources
@@ -116,6 +116,38 @@ export function redisSemaphore(urls: readonly string[]): Library {
   };
 }
 
+/** Permits of the semaphore rows: at most this many holders at once. */
+export const PERMITS = 3;
+
+export function quorumlockSemaphore(urls: readonly string[], name: string): Library {
+  const locks = new LockManager({ nodes: [...urls], ttl: TTL, wait: 30_000 });
+  return {
+    name,
+    async acquire(key) {
+      const lease = await locks.semaphore(key, { limit: PERMITS }).acquire();
+      return () => lease.release();
+    },
+    close: () => locks.close(),
+  };
+}
+
+export function redisSemaphoreSemaphore(urls: readonly string[]): Library {
+  const nodes = clients(urls);
+  const options = { lockTimeout: TTL, acquireTimeout: 30_000, refreshInterval: 0 };
+  return {
+    name: `redis-semaphore (${urls.length === 1 ? "Semaphore" : "RedlockSemaphore"})`,
+    async acquire(key) {
+      const semaphore =
+        nodes.length === 1
+          ? new Semaphore(nodes[0]!, key, PERMITS, options)
+          : new RedlockSemaphore(nodes, key, PERMITS, options);
+      await semaphore.acquire();
+      return () => semaphore.release();
+    },
+    close: () => closeAll(nodes),
+  };
+}
+
 /** Every contender of the contention rows, by id, so that a worker process can make the same one. */
 export const CONTENDERS: Readonly<Record<string, (urls: readonly string[]) => Library>> = {
   quorumlock: (urls) => quorumlock(urls, "quorumlock (pub/sub)"),
@@ -124,4 +156,6 @@ export const CONTENDERS: Readonly<Record<string, (urls: readonly string[]) => Li
   redlock,
   "sesame-redlock": sesameRedlock,
   "redis-semaphore": redisSemaphore,
+  "quorumlock-semaphore": (urls) => quorumlockSemaphore(urls, "quorumlock semaphore (pub/sub)"),
+  "redis-semaphore-semaphore": redisSemaphoreSemaphore,
 };

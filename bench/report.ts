@@ -22,7 +22,8 @@ export interface UncontendedRow {
 }
 
 export function printUncontended(label: string, rows: readonly UncontendedRow[]): void {
-  const base = rows[0]!.opsPerSec;
+  // "× floor" only where the table has the floor row (the semaphore tables have none).
+  const base = rows[0]!.library.startsWith("floor") ? rows[0]!.opsPerSec : Number.NaN;
   const fastest = best(rows, (r) => r.opsPerSec, Math.max);
   const leanest = best(rows, (r) => r.cpuMicrosPerOp, Math.min);
   console.log(`## ${label}\n`);
@@ -53,6 +54,8 @@ export interface ContendedRow {
   cpuMicrosPerSection: number;
   errors: number;
   longestIdleMs: number;
+  /** Most holders at once: 1 for a lock, at most the limit for a semaphore. */
+  mostAtOnce: number;
 }
 
 export function printContended(label: string, rows: readonly ContendedRow[]): void {
@@ -60,12 +63,12 @@ export function printContended(label: string, rows: readonly ContendedRow[]): vo
   const leanest = best(rows, (r) => r.cpuMicrosPerSection, Math.min);
   console.log(`## ${label}\n`);
   console.log(
-    "| library | sections/s | × best peer | wait p50 / p99 / max ms | hand-off p50 / p99 ms | fewest … most per worker | fewest ÷ mean | requests / commands per section | Node CPU µs/section | CPU × best peer | errors | longest idle ms |",
+    "| library | sections/s | × best peer | wait p50 / p99 / max ms | hand-off p50 / p99 ms | fewest … most per worker | fewest ÷ mean | requests / commands per section | Node CPU µs/section | CPU × best peer | errors | longest idle ms | most holders at once |",
   );
-  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const r of rows)
     console.log(
-      `| ${r.library} | ${f(r.sectionsPerSec, 0)} | ${f(r.sectionsPerSec / fastest, 2)} | ${f(r.waitP50)} / ${f(r.waitP99)} / ${f(r.waitMax, 0)} | ${f(r.handoffP50, 2)} / ${f(r.handoffP99, 2)} | ${r.fewest} … ${r.most} | ${f(r.fewestPerMean, 2)} | ${f(r.requestsPerSection)} / ${f(r.commandsPerSection)} | ${f(r.cpuMicrosPerSection, 0)} | ${f(r.cpuMicrosPerSection / leanest, 2)} | ${r.errors} | ${f(r.longestIdleMs, 0)} |`,
+      `| ${r.library} | ${f(r.sectionsPerSec, 0)} | ${f(r.sectionsPerSec / fastest, 2)} | ${f(r.waitP50)} / ${f(r.waitP99)} / ${f(r.waitMax, 0)} | ${f(r.handoffP50, 2)} / ${f(r.handoffP99, 2)} | ${r.fewest} … ${r.most} | ${f(r.fewestPerMean, 2)} | ${f(r.requestsPerSection)} / ${f(r.commandsPerSection)} | ${f(r.cpuMicrosPerSection, 0)} | ${f(r.cpuMicrosPerSection / leanest, 2)} | ${r.errors} | ${f(r.longestIdleMs, 0)} | ${r.mostAtOnce} |`,
     );
   console.log("");
 }

@@ -11,6 +11,8 @@ import { newReleaseId, releaseMutex } from "./mutex/release.js";
 import { checkMs, checkResource, resolveManagerOptions } from "./options.js";
 import { type Abandoned, type Verdict, vote } from "./quorum.js";
 import { runScript } from "./script.js";
+import { semaphoreQuorum } from "./semaphore/index.js";
+import { semaphoreKeys } from "./semaphore/keys.js";
 import { quorumOf } from "./validity.js";
 
 export interface AdminOptions {
@@ -35,6 +37,12 @@ export interface NodeLockState {
   readonly fence?: number;
   /** Fair-mode waiters queued on this node (places not yet expired). */
   readonly waiters?: number;
+  /** Live readers of the read-write lock of this name (tokens: secret), and their TTL left. */
+  readonly readers?: readonly { readonly token: string; readonly ttlMs: number }[];
+  /** Live holders of the semaphore of this name: tokens (secret), permits, TTL left. */
+  readonly permits?: readonly { readonly token: string; readonly permits: number; readonly ttlMs: number }[];
+  /** The semaphore's limit, stored while it has holders. */
+  readonly limit?: number;
   readonly error?: string;
 }
 
@@ -52,6 +60,15 @@ export interface LockState {
   readonly fence: number | undefined;
   /** Fair-mode waiters queued (fair mode runs on one node; the most any node reported). */
   readonly waiters: number;
+  /** Readers (shared holders) on a quorum: `quorumlock run --shared`, `readWrite(name).read()`. */
+  readonly readers: number;
+  /**
+   * The semaphore of this name, while it has holders: its limit, the nodes a permit needs, and the holders and
+   * permits on that many nodes.
+   */
+  readonly semaphore:
+    | { readonly limit: number; readonly quorum: number; readonly holders: number; readonly permits: number }
+    | undefined;
   readonly answered: number;
   readonly nodes: readonly NodeLockState[];
 }
@@ -64,7 +81,15 @@ export interface AdminResult {
   readonly outcomes: readonly NodeOutcome[];
 }
 
-type InspectReply = [string | null, number, string | null, number];
+type InspectReply = [
+  string | null,
+  number,
+  string | null,
+  number,
+  (string | number)[],
+  (string | number)[],
+  string | null,
+];
 
 /** Open connections to a set of nodes, for looking at and freeing locks. Close it when done. */
 export class LockAdmin {
@@ -87,12 +112,13 @@ export class LockAdmin {
   /** Every node's view of `resource`, and what they add up to. */
   async inspect(resource: string): Promise<LockState> {
     const keys = mutexKeys(this.#prefix, checkResource(resource));
+    const semaphore = semaphoreKeys(this.#prefix, resource);
     const { outcomes, verdicts } = await this.#onEach<InspectReply>(async (conn, abandoned) => ({
       status: "ok",
       value: (await runScript(
         conn,
         inspectScript,
-        [keys.lock, keys.fence, keys.waiters],
+        [keys.lock, keys.fence, keys.waiters, keys.readers, semaphore.holders, semaphore.permits],
         [],
         abandoned,
       )) as InspectReply,
@@ -100,11 +126,18 @@ export class LockAdmin {
     const nodes = outcomes.map((outcome, i): NodeLockState => {
       const reply = verdicts[i]?.value;
       if (!reply) return { node: outcome.node, error: outcome.error?.message ?? "no answer" };
-      const [token, ttl, fence, waiters] = reply;
+      const [token, ttl, fence, waiters, readers, permits, limit] = reply;
       return {
         node: outcome.node,
         present: token !== null,
         waiters: Number(waiters),
+        readers: chunks(readers, 2).map(([t, left]) => ({ token: String(t), ttlMs: Number(left) })),
+        permits: chunks(permits, 3).map(([t, n, left]) => ({
+          token: String(t),
+          permits: Number(n),
+          ttlMs: Number(left),
+        })),
+        ...(limit === null ? {} : { limit: Number(limit) }),
         ...(token === null ? {} : { token, ttlMs: Number(ttl) }),
         ...(fence === null ? {} : { fence: Number(fence) }),
       };
@@ -190,6 +223,26 @@ export function summarise(resource: string, quorum: number, nodes: readonly Node
     else if (ttls.length + silent >= quorum) possible = true;
   }
   const fences = nodes.flatMap((n) => (n.fence === undefined ? [] : [n.fence]));
+  const readers = onQuorum(
+    nodes.map((n) => n.readers ?? []),
+    quorum,
+  ).length;
+  const limits = nodes.flatMap((n) => (n.limit === undefined ? [] : [n.limit]));
+  let semaphore: LockState["semaphore"];
+  if (limits.length > 0) {
+    const limit = Math.max(...limits);
+    const needed = semaphoreQuorum(nodes.length, limit);
+    const held = onQuorum(
+      nodes.map((n) => n.permits ?? []),
+      needed,
+    );
+    semaphore = {
+      limit,
+      quorum: needed,
+      holders: held.length,
+      permits: held.reduce((n, h) => n + h.permits, 0),
+    };
+  }
   return {
     resource,
     quorum,
@@ -198,9 +251,34 @@ export function summarise(resource: string, quorum: number, nodes: readonly Node
     holder,
     fence: fences.length ? Math.max(...fences) : undefined,
     waiters: Math.max(0, ...nodes.map((n) => n.waiters ?? 0)),
+    readers,
+    semaphore,
     answered,
     nodes,
   };
+}
+
+/** Members (by token) that at least `quorum` nodes list; each as the first node listed it. */
+function onQuorum<T extends { readonly token: string }>(
+  lists: readonly (readonly T[])[],
+  quorum: number,
+): T[] {
+  const seen = new Map<string, { first: T; count: number }>();
+  for (const list of lists) {
+    for (const member of list) {
+      const entry = seen.get(member.token);
+      if (entry) entry.count++;
+      else seen.set(member.token, { first: member, count: 1 });
+    }
+  }
+  return [...seen.values()].filter((e) => e.count >= quorum).map((e) => e.first);
+}
+
+/** A flat script reply as tuples of `size`. */
+function chunks<T>(flat: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i + size <= flat.length; i += size) out.push(flat.slice(i, i + size));
+  return out;
 }
 
 /** The key stays on a quorum until the quorum-th longest of its TTLs runs out (-1, no expiry, is longest). */

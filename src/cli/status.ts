@@ -6,15 +6,18 @@ import { nodes, parse, resourceArg } from "./options.js";
 export const STATUS_USAGE = `Usage: quorumlock status <resource> [--nodes <url,…>] [--json] [--show-token]
 
 Shows whether <resource> is locked: held when one token is on a majority of the nodes, and then for how long it
-stays there. Per node: whether the lock key is there (the holder's, or another token's), its TTL left, and the
-resource's fencing counter; and how many fair-mode waiters are queued. The holder's token, which is what
-"quorumlock release --token" needs, is secret: it is shown only with --show-token.
+stays there; held shared by how many readers ("run --shared"); and, for the semaphore of that name ("run
+--limit"), how many of its permits are held. Per node: whether the lock key is there (the holder's, or another
+token's), its TTL left, the resource's fencing counter, and the readers and permit holders it lists; and how
+many fair-mode waiters are queued. Tokens, what "quorumlock release --token" needs, are secret: they are shown
+only with --show-token.
 
 Options:
   --nodes <url,…>       Redis masters (default: $QUORUMLOCK_NODES, else $REDIS_URL, else redis://127.0.0.1:6379)
   --show-token          show the holder's token (and, in JSON, every node's token)
-  --json                machine-readable output: {resource, state, held, holder, fence, waiters, quorum,
-                        answered, nodes}; without --show-token, nodes tell the token only as "holder": true/false
+  --json                machine-readable output: {resource, state, held, holder, fence, waiters, readers,
+                        semaphore, quorum, answered, nodes}; without --show-token, nodes tell the token only as
+                        "holder": true/false, and their readers and permit holders without tokens
   -h, --help            this help
 
 Exit codes: 0 (held or free); 69 too few nodes answered to tell; 64 usage error.
@@ -53,22 +56,43 @@ const seconds = (ms: number) => (ms < 0 ? "no expiry" : `${(ms / 1000).toFixed(1
 export function render(state: LockState, showToken = false): string {
   const { resource, holder, quorum, nodes } = state;
   const total = nodes.length;
+  const readers = `${state.readers} reader${state.readers === 1 ? "" : "s"}`;
   const lines = [
     holder
       ? `"${resource}" is HELD (on ${holder.nodes} of ${total} nodes, quorum ${quorum}) for ${seconds(holder.ttlMs)} more`
-      : `"${resource}" is ${state.state === "free" ? "free" : "UNKNOWN: too few nodes answered"} (quorum ${quorum} of ${total})`,
+      : state.readers > 0
+        ? `"${resource}" is HELD SHARED by ${readers} (each on a quorum of ${quorum} of ${total} nodes)`
+        : `"${resource}" is ${state.state === "free" ? "free" : "UNKNOWN: too few nodes answered"} (quorum ${quorum} of ${total})`,
   ];
   if (holder) lines.push(`holder token ${showToken ? holder.token : "hidden (--show-token shows it)"}`);
+  if (state.semaphore) {
+    const { limit, holders, permits, quorum: needed } = state.semaphore;
+    lines.push(
+      `semaphore "${resource}": ${permits} of ${limit} permits held by ${holders} holder${holders === 1 ? "" : "s"} (a permit needs ${needed} of ${total} nodes)`,
+    );
+  }
   if (state.fence !== undefined) lines.push(`fence counter ${state.fence}`);
   lines.push(`waiters queued ${state.waiters} (fair mode)`);
-  lines.push("", `${"node".padEnd(24)}${"lock".padEnd(16)}${"ttl".padEnd(12)}fence`);
+  // Readers and permits get columns when some node lists any.
+  const shared = nodes.some((n) => (n.readers?.length ?? 0) > 0 || (n.permits?.length ?? 0) > 0);
+  const extra = shared ? `${"fence".padEnd(20)}${"readers".padEnd(9)}permits` : "fence";
+  lines.push("", `${"node".padEnd(24)}${"lock".padEnd(16)}${"ttl".padEnd(12)}${extra}`);
   for (const n of nodes) {
     const fence = n.fence === undefined ? "" : String(n.fence);
+    const more = shared
+      ? `${fence.padEnd(20)}${String(n.readers?.length ?? "").padEnd(9)}${n.permits ? permitsOf(n) : ""}`
+      : fence;
     lines.push(
-      `${n.node.padEnd(24)}${lockColumn(n, holder?.token).padEnd(16)}${ttlColumn(n).padEnd(12)}${fence}`,
+      `${n.node.padEnd(24)}${lockColumn(n, holder?.token).padEnd(16)}${ttlColumn(n).padEnd(12)}${more}`,
     );
   }
   return lines.map((line) => line.trimEnd()).join("\n");
+}
+
+/** "2/3": permits held on this node of the semaphore's limit. */
+function permitsOf(n: NodeLockState): string {
+  const held = n.permits!.reduce((sum, p) => sum + p.permits, 0);
+  return n.limit === undefined ? String(held) : `${held}/${n.limit}`;
 }
 
 function lockColumn(n: NodeLockState, holder: string | undefined): string {
@@ -89,9 +113,12 @@ function asJson(state: LockState, showToken: boolean) {
   const { resource, state: s, ...rest } = state;
   if (showToken) return { resource, state: s, held: s === "held", ...rest };
   const holder = rest.holder && { nodes: rest.holder.nodes, ttlMs: rest.holder.ttlMs };
-  const nodes = rest.nodes.map(({ token, ...node }) =>
-    node.present ? { ...node, holder: token === rest.holder?.token } : node,
-  );
+  const nodes = rest.nodes.map(({ token, readers, permits, ...node }) => ({
+    ...node,
+    ...(node.present ? { holder: token === rest.holder?.token } : {}),
+    ...(readers ? { readers: readers.map(({ ttlMs }) => ({ ttlMs })) } : {}),
+    ...(permits ? { permits: permits.map(({ token: _, ...p }) => p) } : {}),
+  }));
   return { resource, state: s, held: s === "held", ...rest, holder, nodes };
 }
 
