@@ -40,9 +40,10 @@ describe("quorumlock usage", () => {
         ],
         [
           ["run", "r", "--bogus", "--", "true"],
-          /unknown option --bogus; known: --wait, --ttl, --max-hold, --grace, --quiet, --fair, --foreground, --show-token, --nodes, --help/,
+          /unknown option --bogus; known: --wait, --ttl, --max-hold, --grace, --quiet, --fair, --shared, --limit, --foreground, --show-token, --nodes, --help/,
         ],
         [["run", "r", "--quiet=yes", "--", "true"], /--quiet takes no value/],
+        [["run", "r", "--limit=-1", "--", "true"], /--limit must be a whole number from 1 to 2147483647/],
         [["run", "r"], /missing the command to run after --/],
         [["run", "r", "echo", "--", "true"], /unexpected "echo": put the command after --/],
         [["run", "--", "true"], /missing <resource>/],
