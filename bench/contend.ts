@@ -1,9 +1,11 @@
-// The contention loop, shared by the in-process rows and the worker processes of the split rows: `workers` async
-// loops take the lock, hold it HOLD_MS, release, spend OUTSIDE_MS outside, until `until`. Worker w locks through
+// The contention rows' loops, shared by the in-process rows and the worker processes of the split rows: the shared
+// contention driver (src/cli/contention.ts, also the demo's and the tests') runs one loop a library, each taking
+// the lock, holding it HOLD_MS, releasing and spending OUTSIDE_MS outside, until `until`. Worker w locks through
 // `libs[w]`: the same library for every worker (one shared manager/client) or one each (independent clients).
 // Times are on the system-wide monotonic clock (process.hrtime), so holds from several processes line up.
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
+import { contend as run } from "../src/cli/contention.js";
 import type { Library } from "./libraries.js";
 
 // Every library here talks through ioredis (the peers take our clients; quorumlock opens its own), so
@@ -58,23 +60,26 @@ export async function contend(
   const holds: Hold[] = [];
   let errors = 0;
   const sentBefore = requests;
-  await Promise.all(
-    libs.map(async (lib, w) => {
-      while (systemNow() < until) {
-        const asked = systemNow();
-        try {
-          const release = await lib.acquire(key);
-          const start = systemNow();
-          await sleep(HOLD_MS);
-          const end = systemNow();
-          holds.push({ worker: firstWorker + w, start, end, waited: start - asked });
-          await release();
-        } catch {
-          errors++;
-        }
-        await sleep(OUTSIDE_MS);
-      }
-    }),
+  // Plain functions that hand back the library's own promises: no await or allocation beyond the library's.
+  await run(
+    {
+      take: (w) => libs[w]!.acquire(key),
+      hold: () => sleep(HOLD_MS),
+      release: (release) => release(),
+      held: (_, w, asked, start, end) => {
+        const begun = Number(start) / 1e6;
+        holds.push({
+          worker: firstWorker + w,
+          start: begun,
+          end: Number(end) / 1e6,
+          waited: begun - Number(asked) / 1e6,
+        });
+      },
+      failed: () => {
+        errors++;
+      },
+    },
+    { workers: libs.length, until: BigInt(Math.round(until * 1e6)), outsideMs: OUTSIDE_MS },
   );
   return { holds, errors, requests: requests - sentBefore };
 }

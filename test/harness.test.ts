@@ -7,7 +7,15 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import { FencingRegister, HoldLog, LostUpdateCounter, now } from "./harness/checker.js";
+import { codeOf, contend, deadline, fromMessage, holdMessage } from "../src/cli/contention.js";
+import {
+  FencedCounter,
+  FencingRegister,
+  HoldLog,
+  LostUpdateCounter,
+  now,
+  verdict,
+} from "./harness/checker.js";
 import { startProxy } from "./harness/proxy.js";
 import { type RedisNode, startRedis, startRedisNodes } from "./harness/redis-node.js";
 import { spawnWorker } from "./harness/workers.js";
@@ -392,6 +400,45 @@ describe("safety checker", () => {
     assert.throws(() => new HoldLog().record({ worker: "a", start: ms(2), end: ms(1) }), RangeError);
   });
 
+  it("counts no overlap inside a hold whose lease had run out, but still wants its fence to rise", () => {
+    const log = new HoldLog([
+      { worker: "a", fence: 1, start: ms(0), end: ms(50), valid: false },
+      { worker: "b", fence: 2, start: ms(20), end: ms(30) },
+    ]);
+    assert.deepEqual(log.overlaps(), []);
+    log.record({ worker: "c", fence: 2, start: ms(25), end: ms(40), valid: false });
+    assert.deepEqual(
+      log.overlaps().map((o) => [o.first.worker, o.second.worker]),
+      [["b", "c"]],
+      "a valid holder excludes an expired one that starts inside it",
+    );
+    assert.deepEqual(
+      log.fencesIncreasing().map((v) => [v.earlier.worker, v.later.worker]),
+      [["b", "c"]],
+    );
+    assert.match(log.violations().join("\n"), /c fence 2 \(expired\) .* comes after b fence 2/);
+  });
+
+  it("a verdict counts each offending hold once, and the counter's lost updates", () => {
+    const log = new HoldLog([
+      { worker: "a", fence: 1, start: ms(0), end: ms(10) },
+      { worker: "b", fence: 2, start: ms(2), end: ms(4) },
+      { worker: "c", fence: 1, start: ms(3), end: ms(5) },
+    ]);
+    const counter = new FencedCounter();
+    for (const fence of [1, 2, 2]) if (counter.admit(fence)) counter.write(counter.read() + 1);
+    assert.equal(counter.admit(1), false, "a stale fence is refused");
+    assert.deepEqual(verdict(log, counter), { overlaps: 2, fenceInversions: 1, lostUpdates: 0, safe: false });
+    counter.write(counter.value); // a second holder's write from the same value
+    assert.equal(verdict(new HoldLog(), counter).lostUpdates, 1);
+  });
+
+  it("a hold crosses IPC as a message and comes back the same", () => {
+    const hold = { worker: "1/0", fence: 7, asked: ms(1), start: ms(2), end: ms(3), valid: true, permits: 2 };
+    const sent = JSON.parse(JSON.stringify(holdMessage(hold)));
+    assert.deepEqual(fromMessage(sent), hold);
+  });
+
   it("fencing register rejects reads and writes with a stale fence", () => {
     const register = new FencingRegister<string>();
     assert.deepEqual(register.write(1, "one"), { ok: true });
@@ -416,4 +463,49 @@ describe("safety checker", () => {
     assert.equal(counter.writes, 3);
     assert.equal(counter.lostUpdates, 1);
   });
+});
+
+describe("contention driver", () => {
+  it(
+    "loops take, hold, release until the deadline; times each section; counts failures and goes on",
+    BOUNDED,
+    async () => {
+      let holder: number | undefined;
+      let tries = 0;
+      const sections: { worker: number; asked: bigint; start: bigint; end: bigint }[] = [];
+      const failures: string[] = [];
+      const began = now();
+      await contend<number>(
+        {
+          // An in-process lock: busy while held, and every fifth try fails.
+          async take(worker) {
+            await sleep(0);
+            if (++tries % 5 === 0) throw Object.assign(new Error("node down"), { code: "NODE_DOWN" });
+            if (holder !== undefined) throw new Error("busy");
+            holder = worker;
+            return worker;
+          },
+          hold: () => sleep(2),
+          async release(lease) {
+            assert.equal(holder, lease);
+            holder = undefined;
+          },
+          held: (lease, worker, asked, start, end) => {
+            assert.equal(lease, worker);
+            sections.push({ worker, asked, start, end });
+          },
+          failed: (error) => failures.push(codeOf(error)),
+        },
+        { workers: 3, until: deadline(150), outsideMs: 1 },
+      );
+      const took = Number(now() - began) / 1e6;
+      assert.ok(took >= 150 && took < 1_000, `ran ${took} ms`);
+      assert.ok(sections.length >= 10, `only ${sections.length} sections`);
+      // A timer may fire up to a millisecond early by the monotonic clock (libuv caches the loop's time).
+      for (const s of sections) assert.ok(s.asked <= s.start && s.end - s.start >= 1_000_000n);
+      assert.deepEqual(new Set(sections.map((s) => s.worker)), new Set([0, 1, 2]));
+      assert.ok(failures.includes("NODE_DOWN") && failures.includes("Error: busy"), failures.join());
+      new HoldLog(sections.map((s) => ({ ...s, worker: String(s.worker) }))).assertSafe();
+    },
+  );
 });

@@ -1,33 +1,16 @@
-// The demo's bookkeeping: a fencing register standing in for the protected resource, the sections seen, and
-// the safety checks of the final report. No I/O.
+// The demo's report: the sections seen, the shared checker's verdict on them and on the fenced counter (the
+// protected resource), and wait times. No I/O.
+import { type Hold as CheckedHold, HoldLog, type Verdict, verdict } from "./checker.js";
+import { FencedCounter } from "./fenced-counter.js";
+
+export { FencedCounter, type Verdict };
 
 /** One critical section, as a worker reports it. Times are process.hrtime (one monotonic clock per machine). */
-export interface Hold {
-  readonly worker: string;
+export interface Hold extends CheckedHold {
   readonly fence: number;
   readonly waitMs: number;
-  readonly start: bigint;
-  readonly end: bigint;
   /** The lease was still valid when the section ended: only then does the lock promise exclusivity. */
   readonly valid: boolean;
-}
-
-/** The shared counter: refuses any read or write whose fence is below the highest it has seen. */
-export class FencedCounter {
-  value = 0;
-  /** Writes accepted: each should have added one to `value`. */
-  writes = 0;
-  refused = 0;
-  #highest = 0;
-
-  admit(fence: number): boolean {
-    if (fence < this.#highest) {
-      this.refused++;
-      return false;
-    }
-    this.#highest = fence;
-    return true;
-  }
 }
 
 export function percentile(sorted: readonly number[], p: number): number {
@@ -35,39 +18,13 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-export interface Verdict {
-  /** Sections that began while another holder's still-valid section was running. */
-  readonly overlaps: number;
-  /** Sections, in the order they began, whose fence was not above every earlier one. */
-  readonly fenceInversions: number;
-  /** Writes accepted, minus what the counter shows: updates two holders both made from one value. */
-  readonly lostUpdates: number;
-  readonly safe: boolean;
-}
-
-const byStart = (a: Hold, b: Hold) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0);
-
-/** Valid holders must not overlap, fences must rise in the order sections began, and no update may be lost. */
+/**
+ * Valid holders must not overlap, fences must rise in the order sections began, and no update may be lost.
+ * Lost updates are counted at the counter, not from the sections reported: a worker killed mid-section never
+ * reports its own.
+ */
 export function check(holds: readonly Hold[], counter: FencedCounter): Verdict {
-  let overlaps = 0;
-  let fenceInversions = 0;
-  let validUntil = -1n;
-  let lastFence = Number.NEGATIVE_INFINITY;
-  for (const hold of [...holds].sort(byStart)) {
-    if (hold.start < validUntil) overlaps++;
-    // A lease that ran out mid-section no longer excludes anyone: the fence is what protects the counter then.
-    if (hold.valid && hold.end > validUntil) validUntil = hold.end;
-    if (hold.fence <= lastFence) fenceInversions++;
-    lastFence = Math.max(lastFence, hold.fence);
-  }
-  // Counted at the counter, not from the sections reported: a worker killed mid-section never reports its own.
-  const lostUpdates = counter.writes - counter.value;
-  return {
-    overlaps,
-    fenceInversions,
-    lostUpdates,
-    safe: overlaps === 0 && fenceInversions === 0 && lostUpdates === 0,
-  };
+  return verdict(new HoldLog(holds), counter);
 }
 
 export interface Summary {
@@ -129,6 +86,7 @@ export function report(summary: Summary): { lines: string[]; verdict: Verdict } 
     ),
     ...summary.trouble.map((t) => row("note", t)),
     "",
+    ...(verdict.safe ? [] : new HoldLog(holds).violations()),
     verdict.safe
       ? "Safe: no overlap, fences in order, no lost update."
       : "UNSAFE: the lock did not keep its promises (see above).",

@@ -1,6 +1,7 @@
 // The demo's run: worker processes contend for one lock while this process keeps the shared counter (a fencing
 // register), records every critical section, kills a node part way, and shows progress.
 import { type ChildProcess, fork } from "node:child_process";
+import { fromMessage, type HoldMessage } from "./contention.js";
 import { FencedCounter, type Hold, type Summary } from "./demo-report.js";
 import type { FromWorker, ToWorker } from "./demo-worker.js";
 import type { RedisNodes } from "./local-redis.js";
@@ -30,7 +31,7 @@ class Records {
 
   readonly onMessage = (child: ChildProcess, m: FromWorker) => {
     if (m.type === "read" || m.type === "write") child.send(serve(this.counter, m) satisfies ToWorker);
-    else if (m.type === "hold") this.holds.push({ ...m, start: BigInt(m.start), end: BigInt(m.end) });
+    else if (m.type === "hold") this.holds.push(section(m));
     else if (m.type === "error") this.errors.set(m.code, (this.errors.get(m.code) ?? 0) + 1);
   };
 }
@@ -105,11 +106,14 @@ async function runFor(
 /** The counter's side of a read or write: refused when the fence is stale. */
 function serve(counter: FencedCounter, m: Extract<FromWorker, { type: "read" | "write" }>): ToWorker {
   const ok = counter.admit(m.fence);
-  if (ok && m.type === "write") {
-    counter.value = m.value!;
-    counter.writes++;
-  }
+  if (ok && m.type === "write") counter.write(m.value!);
   return { type: "reply", id: m.id, ok, value: counter.value };
+}
+
+/** A worker's section as the report sees it (a demo worker sends every field). */
+function section(m: HoldMessage): Hold {
+  const hold = fromMessage(m);
+  return { ...hold, fence: hold.fence!, valid: hold.valid!, waitMs: Number(hold.start - hold.asked!) / 1e6 };
 }
 
 interface Worker {

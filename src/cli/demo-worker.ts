@@ -1,8 +1,8 @@
-// One demo process (the hidden `__demo-worker` command). Once the parent says go, WORKERS async loops take the
-// lock, do a fenced read-modify-write on the counter that lives in the parent, release, work a little outside
-// the lock, and go again until the deadline.
-import { setTimeout as sleep } from "node:timers/promises";
+// One demo process (the hidden `__demo-worker` command). Once the parent says go, WORKERS loops of the shared
+// contention driver take the lock, do a fenced read-modify-write on the counter that lives in the parent,
+// release, work a little outside the lock, and go again until the deadline.
 import { type Lease, LockManager } from "../index.js";
+import { codeOf, contend, deadline, type HoldMessage, holdMessage } from "./contention.js";
 
 /** Parent → worker. */
 export type ToWorker =
@@ -12,15 +12,7 @@ export type ToWorker =
 export type FromWorker =
   | { type: "ready" }
   | { type: "read" | "write"; id: number; fence: number; value?: number }
-  | {
-      type: "hold";
-      worker: string;
-      fence: number;
-      waitMs: number;
-      start: string;
-      end: string;
-      valid: boolean;
-    }
+  | HoldMessage
   | { type: "error"; code: string }
   | { type: "done" };
 
@@ -42,9 +34,27 @@ export async function demoWorker(): Promise<number> {
   // Short TTL and node timeout, so that the node killed part way costs little; 5 s to wait for a turn.
   const locks = new LockManager({ nodes, ttl: 2_000, wait: 5_000, nodeTimeout: 200 });
   send({ type: "ready" });
-  const until = performance.now() + (await go);
-  await Promise.all(
-    Array.from({ length: workers }, (_, w) => loop(locks, resource, `${process.pid}/${w}`, counter, until)),
+  const until = deadline(await go);
+  await contend<Lease>(
+    {
+      take: () => locks.acquire(resource),
+      hold: (lease) => counter.increment(lease.fence!),
+      // A node down during release: the key expires by itself.
+      release: (lease) => lease.release().catch(() => {}),
+      held: (lease, w, asked, start, end) =>
+        send(
+          holdMessage({
+            worker: `${process.pid}/${w}`,
+            fence: lease.fence!,
+            asked,
+            start,
+            end,
+            valid: lease.valid,
+          }),
+        ),
+      failed: (error) => send({ type: "error", code: codeOf(error) }),
+    },
+    { workers, until, outsideMs: 1 },
   );
   await locks.close();
   send({ type: "done" });
@@ -52,44 +62,18 @@ export async function demoWorker(): Promise<number> {
   return 0;
 }
 
-async function loop(
-  locks: LockManager,
-  resource: string,
-  worker: string,
-  counter: CounterClient,
-  until: number,
-) {
-  while (performance.now() < until) {
-    const asked = performance.now();
-    try {
-      const lease = await locks.acquire(resource);
-      const waitMs = performance.now() - asked;
-      await section(lease, worker, waitMs, counter);
-      await lease.release().catch(() => {}); // a node down during release: the key expires by itself
-    } catch (error) {
-      send({ type: "error", code: (error as { code?: string }).code ?? String(error) });
-    }
-    await sleep(1); // work outside the lock
-  }
-}
-
-/** The critical section: read the counter and write it back plus one, both with the lease's fence. */
-async function section(lease: Lease, worker: string, waitMs: number, counter: CounterClient) {
-  const fence = lease.fence!;
-  const start = process.hrtime.bigint();
-  const read = await counter.call("read", fence);
-  if (read.ok) await counter.call("write", fence, read.value + 1); // refused too if a newer fence came between
-  const end = process.hrtime.bigint();
-  const valid = lease.valid;
-  send({ type: "hold", worker, fence, waitMs, start: `${start}`, end: `${end}`, valid });
-}
-
 /** Requests to the parent's counter over IPC, matched to their replies by id. */
 class CounterClient {
   readonly #pending = new Map<number, (reply: { ok: boolean; value: number }) => void>();
   #nextId = 0;
 
-  call(type: "read" | "write", fence: number, value?: number): Promise<{ ok: boolean; value: number }> {
+  /** The critical section: read the counter and write it back plus one, both with the lease's fence. */
+  async increment(fence: number): Promise<void> {
+    const read = await this.#call("read", fence);
+    if (read.ok) await this.#call("write", fence, read.value + 1); // refused too if a newer fence came between
+  }
+
+  #call(type: "read" | "write", fence: number, value?: number): Promise<{ ok: boolean; value: number }> {
     const id = this.#nextId++;
     return new Promise((resolve) => {
       this.#pending.set(id, resolve);

@@ -1,38 +1,23 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { HoldLog } from "../harness/checker.js";
-import { spawnWorker } from "../harness/workers.js";
+import { finish, spawnContender } from "../fixtures/contenders.js";
 import { useNodes } from "../support/nodes.js";
 
-const contender = new URL("../fixtures/contender.ts", import.meta.url).pathname;
-type Hold = { type: "hold"; worker: string; fence: number; start: string; end: string; valid: boolean };
-type Done = { type: "done"; sections: number; errors: Record<string, number> };
-
-async function contend(urls: string[], adapter: string, processes: number, fair = false) {
+async function contend(urls: string[], adapter: "ioredis" | "node-redis", processes: number, fair = false) {
   const resource = `contention:${adapter}:${urls.length}:${fair}:${process.pid}`;
   const children = Array.from({ length: processes }, () =>
-    spawnWorker(contender, [], {
-      NODES: urls.join(","),
-      ADAPTER: adapter,
-      RESOURCE: resource,
-      WORKERS: "4",
-      DURATION_MS: "2500",
-      FAIR: fair ? "1" : "0",
+    spawnContender({
+      nodes: urls,
+      adapter,
+      resource,
+      workers: 4,
+      durationMs: 2_500,
+      take: { kind: "lock", fair },
+      holdMs: [1, 1],
     }),
   );
   try {
-    const done = await Promise.all(
-      children.map((c) => c.waitFor((m): m is Done => (m as Done).type === "done", 20_000)),
-    );
-    const log = new HoldLog();
-    for (const child of children) {
-      for (const m of child.received as Hold[]) {
-        if (m.type !== "hold") continue;
-        assert.ok(m.valid, "a holder's lease was valid throughout its section");
-        log.record({ worker: m.worker, fence: m.fence, start: BigInt(m.start), end: BigInt(m.end) });
-      }
-    }
-    return { log, done };
+    return await finish(children, 20_000);
   } finally {
     await Promise.all(children.map((c) => c.kill()));
   }
@@ -67,7 +52,7 @@ for (const [adapter, count] of [
 describe("fair mode across processes: 1 node", () => {
   const env = useNodes(1);
 
-  for (const adapter of ["ioredis", "node-redis"]) {
+  for (const adapter of ["ioredis", "node-redis"] as const) {
     it(`${adapter}: 3 processes × 4 workers take turns: no overlap, fences up, every worker near the mean`, {
       timeout: 40_000,
     }, async () => {

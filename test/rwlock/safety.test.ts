@@ -5,37 +5,21 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { HoldLog } from "../harness/checker.js";
+import { finish, spawnContender } from "../fixtures/contenders.js";
+import type { HoldLog } from "../harness/checker.js";
 import { startRedisNodes } from "../harness/redis-node.js";
-import { spawnWorker, type WorkerProcess } from "../harness/workers.js";
-
-const WORKER = new URL("./fixtures/rw-worker.ts", import.meta.url).pathname;
-
-interface HoldMessage {
-  type: "hold";
-  worker: string;
-  shared: boolean;
-  fence: number;
-  start: string;
-  end: string;
-  valid: boolean;
-}
-interface DoneMessage {
-  type: "done";
-  sections: number;
-  errors: Record<string, number>;
-}
-const isHold = (m: unknown): m is HoldMessage => (m as HoldMessage | null)?.type === "hold";
-const isDone = (m: unknown): m is DoneMessage => (m as DoneMessage | null)?.type === "done";
+import type { WorkerProcess } from "../harness/workers.js";
 
 function contenders(urls: readonly string[], resource: string, durationMs: number): WorkerProcess[] {
-  return ["ioredis", "node-redis", "ioredis"].map((adapter) =>
-    spawnWorker(WORKER, [], {
-      NODES: urls.join(","),
-      ADAPTER: adapter,
-      RESOURCE: resource,
-      WORKERS: "3",
-      DURATION_MS: String(durationMs),
+  return (["ioredis", "node-redis", "ioredis"] as const).map((adapter) =>
+    spawnContender({
+      nodes: urls,
+      adapter,
+      resource,
+      workers: 3,
+      durationMs,
+      take: { kind: "read-write", readMs: [1, 5] },
+      holdMs: [1, 1],
     }),
   );
 }
@@ -43,24 +27,8 @@ function contenders(urls: readonly string[], resource: string, durationMs: numbe
 async function check(
   workers: readonly WorkerProcess[],
 ): Promise<{ log: HoldLog; errors: Record<string, number> }> {
-  const done = await Promise.all(workers.map((w) => w.waitFor(isDone, 60_000)));
-  const log = new HoldLog();
-  for (const worker of workers) {
-    for (const m of worker.received.filter(isHold)) {
-      assert.ok(m.valid, `${m.worker} held a lease that was no longer valid`);
-      log.record({
-        worker: m.worker,
-        shared: m.shared,
-        fence: m.fence,
-        start: BigInt(m.start),
-        end: BigInt(m.end),
-      });
-    }
-  }
+  const { log, errors } = await finish(workers, 60_000);
   log.assertSafe();
-  const errors: Record<string, number> = {};
-  for (const d of done)
-    for (const [code, n] of Object.entries(d.errors)) errors[code] = (errors[code] ?? 0) + n;
   const reads = log.holds.filter((h) => h.shared);
   assert.ok(
     reads.length >= 30 && log.holds.length - reads.length >= 10,

@@ -98,6 +98,7 @@ describe("the checker's semaphore checks", () => {
     );
     log.record(hold("d", 15, 20, { permits: 3 })); // starts as b ends: half-open intervals
     assert.equal(log.crowds(3).length, 1);
+    assert.equal(log.mostAtOnce(), 4);
     assert.throws(() => log.assertWithin(3), /limit 3 violated/);
   });
 
