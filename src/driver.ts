@@ -74,6 +74,9 @@ export async function drive<K extends PrimitiveKeys>(
         await sleep(Math.min(pause, deadline - monotonicNow()), undefined, { signal });
         continue;
       }
+      // A first attempt that left the waiter unqueued (in quorum mode it goes without a place) is followed at
+      // once by one that queues it: until then no release would wake it.
+      if (place!.attempts === 1 && place!.reachable && place!.registered === undefined) continue;
       const message = await waiter.next(last.retryAfter, deadline, signal);
       const handed = message === undefined ? undefined : primitive.claim?.(ctx, message, ttl, last);
       if (handed) {

@@ -20,6 +20,8 @@
   ARGV[4] the waiter's id, or "" for an attempt without a place (a call's first, or tryAcquire)
   ARGV[5] how long the waiter's place lasts without a refresh, in ms; "0": do not (re)register now
   ARGV[6] the waiter's arrival (µs, as the nodes' clocks told it), or "" for this node's time
+  ARGV[7] "1" to (re)register only when the lock is not taken (a call's first attempt: the uncontended path
+          writes no queue entry), "0" to register win or lose
 
   Errors (leaving the lock as it was) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
   Returns {1, fence, 1 if the counter existed before (0: a new resource, or a node that lost its data)} when
@@ -56,7 +58,8 @@ local function taken()
   return {1, fence, 0}
 end
 
-if ARGV[5] ~= '0' then
+local function register()
+  if ARGV[5] == '0' then return end
   local lifetime = tonumber(ARGV[5])
   redis.call('ZADD', KEYS[3], 'NX', ARGV[6] ~= '' and ARGV[6] or string.format('%.0f', now()), id)
   redis.call('HSET', KEYS[4], id, string.format('%.0f', math.floor(now() / 1000) + lifetime))
@@ -64,18 +67,29 @@ if ARGV[5] ~= '0' then
   redis.call('PEXPIRE', KEYS[3], lifetime)
   redis.call('PEXPIRE', KEYS[4], lifetime)
 end
+local function refused(pttl)
+  if ARGV[7] == '1' then register() end
+  return {0, pttl, now()}
+end
+
+if ARGV[7] ~= '1' then register() end
 -- Readers share the lock (docs/rwlock.md). One EXISTS on the uncontended path: the clock and the set are read
 -- only when there are readers, expired ones dropped on the way.
 if redis.call('EXISTS', KEYS[5]) == 1 then
   local nowMs = math.floor(now() / 1000)
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', nowMs)
   local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
-  if first[1] then return {0, tonumber(first[2]) - nowMs, now()} end
+  if first[1] then return refused(tonumber(first[2]) - nowMs) end
 end
-if redis.call('SET', KEYS[1], token, 'NX', 'PX', ARGV[2]) then return taken() end
--- A release kept the lock for the first waiter ("r:" + its id: never a token, which has no ':').
-if id ~= '' and redis.call('GET', KEYS[1]) == 'r:' .. id then
-  redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
-  return taken()
+if id == '' then
+  if redis.call('SET', KEYS[1], token, 'NX', 'PX', ARGV[2]) then return taken() end
+else
+  -- A queued waiter looks first: the lock may be free, or kept for it by a release ("r:" + its id: never a
+  -- token, which has no ':'), or held.
+  local held = redis.call('GET', KEYS[1])
+  if not held or held == 'r:' .. id then
+    redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+    return taken()
+  end
 end
-return {0, redis.call('PTTL', KEYS[1]), now()}
+return refused(redis.call('PTTL', KEYS[1]))

@@ -78,10 +78,14 @@ export async function attemptWith(
   place: Place | undefined,
 ): Promise<AttemptResult> {
   const start = monotonicNow();
-  // A call's first attempt goes without a place (the uncontended path); later ones queue, and refresh the place
-  // once it is a third of its lifetime old.
-  // A poller is not queued: a lock kept for it would wait for its next look.
-  const queued = place?.reachable === true && place.attempts > 0;
+  // A waiting call queues, and refreshes its place once it is a third of its lifetime old. A poller is not
+  // queued: a lock kept for it would wait for its next look. On one node the first attempt queues only if it
+  // is refused (the uncontended path writes nothing to the queue, and a contended call needs no second attempt
+  // just to queue). In quorum mode the first attempt goes without a place: the arrival the nodes queue it at
+  // must be the same on each, and is known only from their replies to that attempt.
+  const early = ctx.nodes.length === 1;
+  const queued = place?.reachable === true && (place.attempts > 0 || early);
+  const first = queued && place.attempts === 0;
   const register = queued && (place.registered === undefined || start - place.registered > PLACE_MS / 3);
   if (register) place.registered = start;
   const args = [
@@ -91,6 +95,7 @@ export async function attemptWith(
     queued ? place.id : "",
     register ? PLACE_MS : 0,
     place?.arrival ?? "",
+    first ? "1" : "0",
   ];
   const { result, abandon, done } = vote<AcquireReply>(
     ctx.nodes,
@@ -125,6 +130,9 @@ export async function attemptWith(
     await spec.undo(undefined, done).catch(() => {});
     throw reason;
   }
+
+  // A first attempt that every node granted queued nowhere: nothing to drop when the lease ends.
+  if (first && round.outcomes.every((o) => o.status === "ok")) place.registered = undefined;
 
   const failed = async (outcome: Exclude<AttemptResult, { kind: "acquired" }>): Promise<AttemptResult> => {
     abandon();

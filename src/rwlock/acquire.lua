@@ -19,6 +19,7 @@
   ARGV[4] the waiter's id, or "" for an attempt without a place (a call's first, or tryRead)
   ARGV[5] how long the waiter's place lasts without a refresh, in ms; "0": do not (re)register now
   ARGV[6] the waiter's arrival (µs, as the nodes' clocks told it), or "" for this node's time
+  ARGV[7] "1" to (re)register only when the hold is not granted (a call's first attempt), "0" win or lose
 
   Errors (granting nothing) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
   Returns {1, fence, 1 if the counter existed before} when granted (fence 0 and the flag 1 when not bumped),
@@ -32,7 +33,8 @@ local t = redis.call('TIME')
 local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local nowMs = math.floor(nowUs / 1000)
 
-if ARGV[5] ~= '0' then
+local function register()
+  if ARGV[5] == '0' then return end
   local lifetime = tonumber(ARGV[5])
   redis.call('ZADD', KEYS[6], 'NX', ARGV[6] ~= '' and ARGV[6] or string.format('%.0f', nowUs), id)
   redis.call('HSET', KEYS[7], id, string.format('%.0f', nowMs + lifetime))
@@ -40,9 +42,14 @@ if ARGV[5] ~= '0' then
   redis.call('PEXPIRE', KEYS[6], lifetime)
   redis.call('PEXPIRE', KEYS[7], lifetime)
 end
+local function refused(retry)
+  if ARGV[7] == '1' then register() end
+  return {0, retry, nowUs}
+end
+if ARGV[7] ~= '1' then register() end
 
 local pttl = redis.call('PTTL', KEYS[1])
-if pttl ~= -2 then return {0, pttl, nowUs} end
+if pttl ~= -2 then return refused(pttl) end
 
 -- Writer preference: a live waiting writer keeps new readers out, so a stream of readers cannot starve it. A
 -- reader that queued before it is let in: it waited first, and is only one of a bounded set.
@@ -67,7 +74,7 @@ local function writerAhead()
   end
   return false
 end
-if writerAhead() then return {0, 0, nowUs} end
+if writerAhead() then return refused(0) end
 
 local fence, existed = 0, 1
 if ARGV[3] == '1' then

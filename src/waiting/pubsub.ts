@@ -71,6 +71,16 @@ export class PubSubStrategy implements WaitStrategy {
     const slot: Slot = { message: undefined, wake: undefined, seen: [] };
     let channel: Channel | undefined;
     let subscribed = 0;
+    // A channel this manager already listens on (other waiters, or one lingering after them) is joined before
+    // the first attempt: a wake-up for this waiter cannot then slip between its failed attempt and its wait, so
+    // the wait needs no extra attempt to cover that gap. Otherwise the channel is joined after the first failed
+    // attempt, so that an uncontended acquire costs no subscription.
+    const live = this.#channels.get(name);
+    if (live?.confirmed) {
+      channel = this.#join(name);
+      channel.waiters.set(id, slot);
+      subscribed = live.confirmed;
+    }
     return {
       next: async (retryAfter, deadline, signal) => {
         if (!channel) {
