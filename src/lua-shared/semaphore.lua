@@ -14,23 +14,25 @@ local function serverNow()
   return us, math.floor(us / 1000)
 end
 
--- Drops holders whose expiry passed and returns the permits still in use (the keys go once nobody holds).
+-- Drops holders whose expiry passed. Returns the permits still in use, and whether any holder was dropped (the
+-- keys go once nobody holds). ':used' is 0 or missing exactly when nobody holds (both keys expire together, with
+-- the latest holder): an idle semaphore costs one HGET here.
 local function prune(holders, permits, nowMs)
-  local expired = redis.call('ZRANGEBYSCORE', holders, '-inf', nowMs)
   local used = tonumber(redis.call('HGET', permits, ':used')) or 0
-  if #expired > 0 then
-    for _, token in ipairs(expired) do
-      used = used - (tonumber(redis.call('HGET', permits, token)) or 0)
-      redis.call('HDEL', permits, token)
-    end
-    redis.call('ZREMRANGEBYSCORE', holders, '-inf', nowMs)
+  if used == 0 then return 0, false end
+  local expired = redis.call('ZRANGEBYSCORE', holders, '-inf', nowMs)
+  if #expired == 0 then return used, false end
+  for _, token in ipairs(expired) do
+    used = used - (tonumber(redis.call('HGET', permits, token)) or 0)
+    redis.call('HDEL', permits, token)
   end
-  if redis.call('ZCARD', holders) == 0 then
+  redis.call('ZREMRANGEBYSCORE', holders, '-inf', nowMs)
+  if used <= 0 or redis.call('ZCARD', holders) == 0 then
     redis.call('DEL', holders, permits)
-    return 0
+    return 0, true
   end
   redis.call('HSET', permits, ':used', used)
-  return used
+  return used, true
 end
 
 -- Both keys live as long as the latest holder, so an idle semaphore leaves nothing behind.

@@ -36,8 +36,11 @@ local token, limit, wanted, id = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5]), 
 local nowUs, nowMs = serverNow()
 local used = prune(KEYS[1], KEYS[3], nowMs)
 
-local held = tonumber(redis.call('HGET', KEYS[3], ':limit'))
-if held and held ~= limit then return {2, held} end
+-- The limit is stored only while anyone holds.
+if used > 0 then
+  local held = tonumber(redis.call('HGET', KEYS[3], ':limit'))
+  if held and held ~= limit then return {2, held} end
+end
 
 if ARGV[7] ~= '0' then
   local lifetime = tonumber(ARGV[7])
@@ -59,7 +62,7 @@ if room >= 0 then
   end)
 end
 -- A grant of this token that is still here (an earlier attempt of the call, its undo on its way) is not doubled.
-if room < 0 or ahead > room or redis.call('ZSCORE', KEYS[1], token) then
+if room < 0 or ahead > room or (used > 0 and redis.call('ZSCORE', KEYS[1], token)) then
   local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
   return {0, first and (tonumber(first) - nowMs) or -1, nowUs}
 end
@@ -81,7 +84,14 @@ if ARGV[3] == '1' then
   end
 end
 
-redis.call('ZADD', KEYS[1], nowMs + tonumber(ARGV[2]), token)
+local expires = nowMs + tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], expires, token)
 redis.call('HSET', KEYS[3], token, wanted, ':used', used + wanted, ':limit', limit)
-expireWithLatest(KEYS[1], KEYS[3])
+if used == 0 then
+  -- The only holder: the keys live as long as it does.
+  redis.call('PEXPIREAT', KEYS[1], expires)
+  redis.call('PEXPIREAT', KEYS[3], expires)
+else
+  expireWithLatest(KEYS[1], KEYS[3])
+end
 return {1, fence, existed}

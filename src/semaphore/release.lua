@@ -19,28 +19,31 @@
 --- @include "../lua-shared/semaphore.lua"
 
 local _, nowMs = serverNow()
-local before = tonumber(redis.call('HGET', KEYS[2], ':used')) or 0
-local used = prune(KEYS[1], KEYS[2], nowMs)
-local freed = used < before
+local used, freed = prune(KEYS[1], KEYS[2], nowMs)
 if ARGV[3] ~= '' and dropWaiter(KEYS[3], KEYS[4], ARGV[3]) then freed = true end
 
+-- A live holder's permits are in the hash (prune dropped the expired ones'): one HGET tells both.
 local held = 0
-if ARGV[1] ~= '' and redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+local mine = used > 0 and ARGV[1] ~= '' and tonumber(redis.call('HGET', KEYS[2], ARGV[1]))
+if mine then
   held = 1
   freed = true
-  used = used - (tonumber(redis.call('HGET', KEYS[2], ARGV[1])) or 0)
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  if redis.call('ZCARD', KEYS[1]) == 0 then
+  used = used - mine
+  if used <= 0 then
     redis.call('DEL', KEYS[1], KEYS[2])
+    used = 0
   else
+    redis.call('ZREM', KEYS[1], ARGV[1])
+    redis.call('HDEL', KEYS[2], ARGV[1])
     redis.call('HSET', KEYS[2], ':used', used)
     expireWithLatest(KEYS[1], KEYS[2])
   end
 end
 if not freed then return held end
 
-local free = (tonumber(redis.call('HGET', KEYS[2], ':limit')) or tonumber(ARGV[5])) - used
+-- Nobody holds any more: no limit is stored, the caller's applies.
+local limit = used > 0 and tonumber(redis.call('HGET', KEYS[2], ':limit')) or tonumber(ARGV[5])
+local free = limit - used
 eachWaiter(KEYS[3], KEYS[4], KEYS[1], nowMs, function(waiter, permits)
   if permits > free then return true end
   free = free - permits

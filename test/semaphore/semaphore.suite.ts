@@ -90,11 +90,15 @@ export function semaphoreSuite(adapter: Adapter, nodeCount: number): void {
         assert.equal(failed.length, 1);
         assert.ok(failed[0] instanceof LockTimeoutError && failed[0].code === "ERR_LOCK_TIMEOUT");
         assert.ok(got.every((lease) => lease.valid && lease.primitive === "semaphore"));
-        const tokens = got.map((lease) => lease.token).sort();
-        await expectOn(
-          async () => (await holdersOn(env.urls, sem.name)).map((held) => held.sort()),
-          env.urls.map(() => tokens),
-        );
+        // Each winner holds on the nodes a permit needs (a straggler node may have been abandoned before it
+        // granted), and no node holds more than the limit.
+        const needed = Math.floor((env.urls.length * 3) / 4) + 1;
+        const per = await holdersOn(env.urls, sem.name);
+        for (const lease of got) {
+          const on = per.filter((held) => held.includes(lease.token)).length;
+          assert.ok(on >= needed, `a winner on ${on} of ${env.urls.length} nodes, needs ${needed}`);
+        }
+        assert.ok(per.every((held) => held.length <= 3 && held.every((t) => got.some((l) => l.token === t))));
         assert.equal(await sem.tryAcquire(), null);
         await Promise.all(got.map((lease) => lease.release()));
         const next = await sem.tryAcquire();

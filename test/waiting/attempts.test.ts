@@ -14,7 +14,8 @@ describe("attempts per contended acquire", () => {
 
   it("one node: busy, queued, woken, taken: two attempts by the waiter", T, async () => {
     const resource = fresh("attempts");
-    const [holder, waiter] = [0, 1].map(() => new LockManager({ nodes: one.urls() }));
+    const holder = new LockManager({ nodes: one.urls() });
+    const waiter = new LockManager({ nodes: one.urls() });
     const admin = inspector(one.urls()[0]!);
     const evalsha = async () =>
       Number(/cmdstat_evalsha:calls=(\d+)/.exec(await admin.info("commandstats"))?.[1] ?? 0);
