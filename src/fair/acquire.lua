@@ -16,7 +16,8 @@
   ARGV[5] how long the caller's place stays without a refresh, in ms; "0": do not queue (tryAcquire)
   ARGV[6] the channel hand-offs are announced on
 
-  Errors (before writing anything) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
+  Errors (before taking the lock, leaving it as it was) when fencing and the counter reached 2^53 - 1 (see
+  lua-shared/fence.lua): an attempt that only queues does not look at the counter.
   Returns {1, fence, remaining TTL in ms, server time in µs} when the caller holds the lock (taken now, or
           handed to it earlier; fence is 0 when fencing is off),
           {0, remaining TTL in ms of the holder (-2: just handed to a waiter ahead), or of the earliest
@@ -24,9 +25,6 @@
           when it does not (queued unless ARGV[5] is "0").
 ]]
 --- @include "../lua-shared/queue.lua"
-
--- Checked before anything is written: a refusal leaves nothing behind.
-if ARGV[3] == '1' then fenceCounter() end
 
 local token, id = ARGV[1], ARGV[4]
 local nowUs = serverMicros()
@@ -51,10 +49,13 @@ end
 if not holder and not readersLeft then
   local head = liveHead(nowMs)
   if not head or head == id then
+    -- Checked before anything is written: a counter with no fence left refuses, leaving the lock as it was.
+    local counter
+    if ARGV[3] == '1' then counter = fenceCounter() end
     redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
     dequeue(id)
     local fence = 0
-    if ARGV[3] == '1' then fence = bumpFence(nowUs) end
+    if ARGV[3] == '1' then fence = bumpFence(nowUs, counter) end
     return {1, fence, tonumber(ARGV[2]), nowUs}
   end
   -- Free, but someone has waited longer (the holder expired, or a non-fair holder released): theirs.

@@ -100,7 +100,8 @@ export const fair: Primitive<MutexKeys> = {
     await releaseFair(ctx, keys, token, place.id, after);
   },
   extend: extendMutex,
-  release: (ctx, keys, token, after, place) => releaseFair(ctx, keys, token, place?.id, after),
+  // A lease's place is gone already: the attempt that took the lock (or the hand-off) dropped it.
+  release: (ctx, keys, token, after) => releaseFair(ctx, keys, token, undefined, after),
 };
 
 /**

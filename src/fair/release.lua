@@ -22,10 +22,11 @@ if ARGV[3] ~= '' then dequeue(ARGV[3]) end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
-redis.call('DEL', KEYS[1])
+-- A hand-off sets the lock to the waiter's token; only a lock nobody waits for is deleted.
 if handOff(serverMicros(), ARGV[2]) then
   return 2
 end
+redis.call('DEL', KEYS[1])
 local head = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
 if head then redis.call('PUBLISH', ARGV[2], 'w:' .. head .. ':' .. ARGV[4]) end
 return 1

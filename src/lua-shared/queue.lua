@@ -12,8 +12,9 @@ local function serverMicros()
 end
 
 -- The same rule as mutex/acquire.lua: one more than before, and never below the server's clock in µs.
-local function bumpFence(nowUs)
-  local fence = math.max((tonumber(redis.call('GET', KEYS[2])) or 0) + 1, nowUs)
+-- `counter`: what fenceCounter() read just before (it also checked there is a fence left to give).
+local function bumpFence(nowUs, counter)
+  local fence = math.max((counter or 0) + 1, nowUs)
   redis.call('SET', KEYS[2], string.format('%.0f', fence))
   return fence
 end
@@ -45,11 +46,16 @@ local function handOff(nowUs, channel)
   local id, ttl, fencing, token = liveHead(math.floor(nowUs / 1000))
   if not id then return false end
   -- No fence left to give (see fence.lua): announce a plain release; the waiter's next attempt gets the error.
-  if fencing == '1' and not pcall(fenceCounter) then return false end
+  local counter
+  if fencing == '1' then
+    local ok, read = pcall(fenceCounter)
+    if not ok then return false end
+    counter = read
+  end
   redis.call('SET', KEYS[1], token, 'PX', ttl)
   dequeue(id)
   local fence = 0
-  if fencing == '1' then fence = bumpFence(nowUs) end
+  if fencing == '1' then fence = bumpFence(nowUs, counter) end
   redis.call('PUBLISH', channel,
     'h:' .. id .. ':' .. string.format('%.0f', fence) .. ':' .. string.format('%.0f', nowUs))
   return true
