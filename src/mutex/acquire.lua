@@ -44,18 +44,13 @@ end
 
 local function taken()
   if ARGV[3] ~= '1' then return {1, 0, 1} end
-  local ok, fence = pcall(redis.call, 'INCR', KEYS[2])
-  if not ok or fence > MAX_FENCE then
-    -- Undo, and say why: a counter at the end of the exact range, or one set by hand to something else.
-    if ok then redis.call('DECR', KEYS[2]) end
+  local ok, fence, existed = pcall(nextFence, now)
+  if not ok then
+    -- No fence to give: the lock just taken is given up again, and the error says why.
     redis.call('DEL', KEYS[1])
-    fenceCounter()
-    error({err = 'ERR the fencing counter ' .. KEYS[2] .. ' does not hold an integer'})
+    error(fence)
   end
-  if fence > 1 then return {1, fence, 1} end
-  fence = math.max(fence, now())
-  redis.call('SET', KEYS[2], string.format('%.0f', fence))
-  return {1, fence, 0}
+  return {1, fence, existed}
 end
 
 local function register()

@@ -13,22 +13,26 @@ export function extendMutex(
   token: string,
   ttl: number,
 ): Promise<ExtendResult> {
-  return extendWith(ctx, extendScript, keys.lock, token, ttl);
+  return extendWith(ctx, extendScript, [keys.lock], token, ttl);
 }
 
-/** Runs `script` (KEYS[1]: `key`, the lease's holder key; ARGV: token, TTL; replies 1 when extended) as a vote. */
+/**
+ * Runs `script` (KEYS: `keys`, the lease's holder key first; ARGV: token, TTL; replies 1 when extended) as a vote
+ * of ctx.quorum nodes: every primitive's extend.
+ */
 export async function extendWith(
   ctx: LockContext,
   script: LuaScript,
-  key: string,
+  keys: readonly string[],
   token: string,
   ttl: number,
 ): Promise<ExtendResult> {
+  const key = keys[0]!;
   const start = monotonicNow();
   const { result } = vote(
     ctx.nodes,
     async (conn, abandoned) => {
-      const reply = await runScript(conn, script, [key], [token, ttl], abandoned);
+      const reply = await runScript(conn, script, keys, [token, ttl], abandoned);
       return { status: reply === 1 ? "ok" : "refused", value: null };
     },
     {

@@ -77,22 +77,7 @@ end
 if writerAhead() then return refused(0) end
 
 local fence, existed = 0, 1
-if ARGV[3] == '1' then
-  local ok, bumped = pcall(redis.call, 'INCR', KEYS[2])
-  if not ok or bumped > MAX_FENCE then
-    -- Undo, and say why: a counter at the end of the exact range, or one set by hand to something else.
-    if ok then redis.call('DECR', KEYS[2]) end
-    fenceCounter()
-    error({err = 'ERR the fencing counter ' .. KEYS[2] .. ' does not hold an integer'})
-  end
-  fence = bumped
-  if fence == 1 then
-    -- A new resource, or a node that lost its data: start at the clock, as the mutex does.
-    existed = 0
-    fence = math.max(fence, nowUs)
-    redis.call('SET', KEYS[2], string.format('%.0f', fence))
-  end
-end
+if ARGV[3] == '1' then fence, existed = nextFence(function() return nowUs end) end
 
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', nowMs)
 redis.call('ZADD', KEYS[5], nowMs + tonumber(ARGV[2]), token)

@@ -34,7 +34,7 @@ export const read: Primitive<ReadWriteKeys> = {
     // Nothing is ever kept for a reader: leaving only drops the place.
     await releaseRead(ctx, keys, token, { after, drop: place.id, reserve: false });
   },
-  extend: (ctx, keys, token, ttl) => extendWith(ctx, extend, keys.readers, token, ttl),
+  extend: (ctx, keys, token, ttl) => extendWith(ctx, extend, [keys.readers], token, ttl),
   release: (ctx, keys, token, after, place) =>
     releaseRead(ctx, keys, token, {
       after,

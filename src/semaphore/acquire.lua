@@ -69,20 +69,7 @@ end
 
 -- The fence first: a counter that cannot go higher refuses before anything is written.
 local fence, existed = 0, 1
-if ARGV[3] == '1' then
-  local ok, bumped = pcall(redis.call, 'INCR', KEYS[2])
-  if not ok or bumped > MAX_FENCE then
-    if ok then redis.call('DECR', KEYS[2]) end
-    fenceCounter()
-    error({err = 'ERR the fencing counter ' .. KEYS[2] .. ' does not hold an integer'})
-  end
-  fence = bumped
-  if fence == 1 then
-    existed = 0
-    fence = math.max(fence, nowUs)
-    redis.call('SET', KEYS[2], string.format('%.0f', fence))
-  end
-end
+if ARGV[3] == '1' then fence, existed = nextFence(function() return nowUs end) end
 
 local expires = nowMs + tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], expires, token)

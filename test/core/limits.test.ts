@@ -49,6 +49,30 @@ describe("limits", () => {
     });
   }
 
+  for (const kind of ["read", "semaphore"] as const) {
+    it(`${kind === "read" ? "a read lease" : "a semaphore permit"}: a fence counter at 2^53 - 1 refuses with a clear error and grants nothing`, async () => {
+      const locks = new LockManager({ nodes: [nodes[0]!.url], wait: 0 });
+      const name = `limit-${kind}`;
+      const keys = mutexKeys("quorumlock:", name);
+      const take = () =>
+        kind === "read" ? locks.readWrite(name).read() : locks.semaphore(name, { limit: 2 }).acquire();
+      try {
+        await direct.set(keys.fence, String(MAX - 1));
+        const last = await take();
+        assert.equal(last.fence, MAX);
+        await last.release();
+        const error = (await take().catch((e) => e)) as LockUnavailableError;
+        assert.equal(error.code, "ERR_LOCK_UNAVAILABLE");
+        assert.match(error.message, /fencing counter .* reached 2\^53 - 1/);
+        const holders = kind === "read" ? keys.readers : `${keys.lock}:semaphore`;
+        assert.equal(await direct.exists(holders), 0, "nothing was granted");
+        assert.equal(await direct.get(keys.fence), String(MAX));
+      } finally {
+        await locks.close();
+      }
+    });
+  }
+
   it("a node that runs Redis older than 5.0 fails every request with NodeUnsupportedError, named in the lock error", async () => {
     // A real node-redis client whose INFO says 4.0.14: everything else reaches the real server.
     const real = createClient({ url: nodes[0]!.url });
