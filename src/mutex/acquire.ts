@@ -1,10 +1,11 @@
 import { randomFillSync } from "node:crypto";
+import { type NodeReply, settleAttempt, undoAttempt } from "../attempt.js";
 import type { LockContext } from "../context.js";
-import { agreeOnFence, type FenceKeys, type GrantedFence } from "../fencing/agree.js";
+import type { FenceKeys } from "../fencing/agree.js";
 import type { AttemptResult, Place } from "../primitive.js";
 import { type VoteResult, vote } from "../quorum.js";
 import { type LuaScript, runScript } from "../script.js";
-import { monotonicNow, validityLeft } from "../validity.js";
+import { monotonicNow } from "../validity.js";
 import type { MutexKeys } from "./keys.js";
 import { releaseMutex } from "./release.js";
 import { acquire as acquireScript } from "./scripts.generated.js";
@@ -30,9 +31,6 @@ export function newToken(): string {
  * skipped within this time, and the whole queue goes with its last place.
  */
 export const PLACE_MS = 3_000;
-
-/** What one node said: granted (with its fence), or busy (with the holder's remaining TTL and its time). */
-type AcquireReply = GrantedFence & { pttl: number; now: number };
 
 /**
  * What one attempt runs: an acquire script with the mutex's arguments and replies (the mutex's, or a read-write
@@ -97,7 +95,7 @@ export async function attemptWith(
     place?.arrival ?? "",
     first ? "1" : "0",
   ];
-  const { result, abandon, done } = vote<AcquireReply>(
+  const { result, abandon, done } = vote<NodeReply>(
     ctx.nodes,
     async (conn, abandoned) => {
       const reply = (await runScript(conn, spec.script, spec.keys, args, abandoned)) as [
@@ -106,11 +104,14 @@ export async function attemptWith(
         number?,
       ];
       if (reply[0] === 1) {
-        return { status: "ok", value: { fence: Number(reply[1]), pttl: 0, existed: reply[2] !== 0, now: 0 } };
+        return {
+          status: "ok",
+          value: { fence: Number(reply[1]), retryAfter: 0, existed: reply[2] !== 0, now: 0 },
+        };
       }
       return {
         status: "refused",
-        value: { fence: 0, pttl: Number(reply[1]), existed: true, now: Number(reply[2]) },
+        value: { fence: 0, retryAfter: Number(reply[1]), existed: true, now: Number(reply[2]) },
       };
     },
     {
@@ -120,7 +121,7 @@ export async function attemptWith(
       about: { operation: "acquire", key: spec.holder.lock },
     },
   );
-  let round: VoteResult<AcquireReply>;
+  let round: VoteResult<NodeReply>;
   try {
     round = await result;
   } catch (reason) {
@@ -134,87 +135,18 @@ export async function attemptWith(
   // A first attempt that every node granted queued nowhere: nothing to drop when the lease ends.
   if (first && round.outcomes.every((o) => o.status === "ok")) place.registered = undefined;
 
-  const failed = async (outcome: Exclude<AttemptResult, { kind: "acquired" }>): Promise<AttemptResult> => {
-    abandon();
-    await cleanUp(ctx, spec, round, outcome.kind !== "busy");
-    return outcome;
-  };
-
-  if (!round.granted) {
-    const errors = round.outcomes.filter((o) => o.status === "error" || o.status === "timeout").length;
-    if (errors > ctx.nodes.length - ctx.quorum)
-      return failed({ kind: "unavailable", outcomes: round.outcomes });
-    const ttls = round.verdicts.flatMap((v) =>
-      v?.status === "refused" && v.value.pttl > 0 ? [v.value.pttl] : [],
-    );
-    // The waiter's arrival: when the nodes first turned it away (the median of their clocks), the same on every
-    // node it queues on, so that their queues agree on who is first whatever each node's latency to it.
-    if (place && place.arrival === undefined) {
-      const times = round.verdicts.flatMap((v) => (v?.status === "refused" ? [v.value.now] : []));
-      times.sort((a, b) => a - b);
-      place.arrival = times[Math.floor(times.length / 2)];
-    }
-    return failed({
-      kind: "busy",
-      retryAfter: ttls.length ? Math.min(...ttls) : undefined,
-      outcomes: round.outcomes,
-      split: round.outcomes.some((o) => o.status === "ok"),
-    });
-  }
-
-  const tooLate = () =>
-    failed({
-      kind: "unavailable",
-      outcomes: round.outcomes,
-      detail: `a quorum answered after ${Math.round(monotonicNow() - start)} ms, leaving no validity of the ${ttl} ms TTL`,
-    });
-
-  let fence: number | undefined;
-  if (ctx.fencing) {
-    const granted = round.verdicts.flatMap((v) => (v?.status === "ok" ? [v.value] : []));
-    const agreed = await agreeOnFence(ctx, spec.holder, token, ttl, start, granted, signal);
-    if (agreed === "late") return tooLate();
-    if (agreed === "unwritten") {
-      return failed({
-        kind: "unavailable",
-        outcomes: round.outcomes,
-        detail: "the fence could not be written to a majority",
-      });
-    }
-    fence = agreed;
-  }
-
-  if (validityLeft(ttl, start, monotonicNow()) <= 0) return tooLate();
-  // Stop waiting for the stragglers: their NOSCRIPT→EVAL fallback is off from now on, so the release need not
-  // wait for their replies to be sure nothing it sends is overtaken (one connection applies commands in order).
-  abandon();
-  return { kind: "acquired", start, fence, outcomes: round.outcomes, done: round.done };
-}
-
-/**
- * Releases the key wherever this attempt may have set it, each delete queued behind that node's acquire. Nodes
- * that took it are waited for (bounded by the node timeout), and with `pending` those still answering too, so a
- * caller who sees the attempt fail finds no key of its own on a node that answers; failed and timed-out nodes get
- * the delete in the background. A busy attempt does not wait for nodes still answering: a waiting call would stall
- * on a frozen node by the node timeout at every attempt, long enough for a lock kept for it to lapse. The waiter
- * keeps its place.
- */
-async function cleanUp(
-  ctx: LockContext,
-  spec: AttemptSpec,
-  round: VoteResult<AcquireReply>,
-  pending: boolean,
-): Promise<void> {
-  const wait: number[] = [];
-  const background: number[] = [];
-  round.outcomes.forEach((o, i) => {
-    if (o.status === "ok" || (pending && o.status === "pending")) wait.push(i);
-    else if (o.status !== "refused") background.push(i);
+  return settleAttempt(ctx, round, {
+    holder: spec.holder,
+    token,
+    ttl,
+    start,
+    signal,
+    place,
+    abandon,
+    async failed(outcome) {
+      abandon();
+      await undoAttempt(ctx, round, outcome.kind !== "busy", (nodes) => spec.undo(nodes, round.done));
+      return outcome;
+    },
   });
-  if (background.length > 0) {
-    ctx.track(spec.undo(background, round.done));
-  }
-  if (wait.length > 0) {
-    await spec.undo(wait, round.done);
-  }
 }

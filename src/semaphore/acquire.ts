@@ -1,11 +1,11 @@
+import { type NodeReply, settleAttempt, undoAttempt } from "../attempt.js";
 import type { LockContext } from "../context.js";
 import { SemaphoreLimitError } from "../errors.js";
-import { agreeOnFence, type GrantedFence } from "../fencing/agree.js";
 import { PLACE_MS } from "../mutex/acquire.js";
 import type { AttemptResult, Place } from "../primitive.js";
 import { type VoteResult, vote } from "../quorum.js";
 import { runScript } from "../script.js";
-import { monotonicNow, validityLeft } from "../validity.js";
+import { monotonicNow } from "../validity.js";
 import type { SemaphoreKeys } from "./keys.js";
 import { releaseSemaphore } from "./release.js";
 import { acquire as acquireScript } from "./scripts.generated.js";
@@ -18,7 +18,7 @@ export interface PermitRequest {
 }
 
 /** What one node said: granted (with its fence), busy (when a permit frees by expiry, its time), or a limit clash. */
-type AcquireReply = GrantedFence & { retryAfter: number; now: number; heldLimit?: number };
+type AcquireReply = NodeReply & { heldLimit?: number };
 
 /**
  * One attempt: take the permits on every node in parallel (queueing the waiter where they do not fit); with `q`
@@ -88,16 +88,7 @@ export async function attemptSemaphore(
 
   const failed = async (outcome: Exclude<AttemptResult, { kind: "acquired" }>): Promise<AttemptResult> => {
     abandon();
-    // Nodes that granted (and, unless merely busy, nodes still answering) are waited for; failed ones get the
-    // release in the background. A busy attempt does not wait for slow nodes, as the mutex's does not.
-    const wait: number[] = [];
-    const background: number[] = [];
-    round.outcomes.forEach((o, i) => {
-      if (o.status === "ok" || (outcome.kind !== "busy" && o.status === "pending")) wait.push(i);
-      else if (o.status !== "refused") background.push(i);
-    });
-    if (background.length > 0) ctx.track(release(background));
-    if (wait.length > 0) await release(wait);
+    await undoAttempt(ctx, round, outcome.kind !== "busy", release);
     return outcome;
   };
 
@@ -107,57 +98,20 @@ export async function attemptSemaphore(
     throw new SemaphoreLimitError(request.resource, request.limit, clash, round.outcomes);
   }
 
-  if (!round.granted) {
-    const errors = round.outcomes.filter((o) => o.status === "error" || o.status === "timeout").length;
-    if (errors > ctx.nodes.length - ctx.quorum)
-      return failed({ kind: "unavailable", outcomes: round.outcomes });
-    const ttls = round.verdicts.flatMap((v) =>
-      v?.status === "refused" && v.value.retryAfter > 0 ? [v.value.retryAfter] : [],
-    );
-    // The waiter's arrival: when the nodes first turned it away (the median of their clocks), the same on every
-    // node it queues on, so that their queues agree on who is first.
-    if (place && place.arrival === undefined) {
-      const times = round.verdicts.flatMap((v) => (v?.status === "refused" ? [v.value.now] : []));
-      times.sort((a, b) => a - b);
-      place.arrival = times[Math.floor(times.length / 2)];
-    }
-    return failed({
-      kind: "busy",
-      retryAfter: ttls.length ? Math.min(...ttls) : undefined,
-      outcomes: round.outcomes,
-      split: round.outcomes.some((o) => o.status === "ok"),
-    });
-  }
-
-  const tooLate = () =>
-    failed({
-      kind: "unavailable",
-      outcomes: round.outcomes,
-      detail: `${ctx.quorum} nodes granted after ${Math.round(monotonicNow() - start)} ms, leaving no validity of the ${ttl} ms TTL`,
-    });
-
-  let fence: number | undefined;
-  if (ctx.fencing) {
-    const granted = round.verdicts.flatMap((v) => (v?.status === "ok" ? [v.value] : []));
-    const fenceKeys = { lock: keys.holders, fence: keys.fence };
-    const agreed = await agreeOnFence(ctx, fenceKeys, token, ttl, start, granted, signal);
-    if (agreed === "late") return tooLate();
-    if (agreed === "unwritten") {
-      return failed({
-        kind: "unavailable",
-        outcomes: round.outcomes,
-        detail: `the fence could not be written to ${ctx.quorum} holding nodes`,
-      });
-    }
-    fence = agreed;
-  }
-
-  if (validityLeft(ttl, start, monotonicNow()) <= 0) return tooLate();
-  abandon();
+  const settled = await settleAttempt(ctx, round, {
+    holder: { lock: keys.holders, fence: keys.fence },
+    token,
+    ttl,
+    start,
+    signal,
+    place,
+    abandon,
+    failed,
+  });
   // The waiter stays queued until its place is dropped: skipped where it holds, but elsewhere its wanted permits
   // would hold back the waiters behind it for as long as it holds. Drop it everywhere, behind each node's acquire.
-  if (place?.registered !== undefined) {
+  if (settled.kind === "acquired" && place?.registered !== undefined) {
     ctx.track(releaseSemaphore(ctx, keys, request.limit, "", { after: done, drop: place.id }));
   }
-  return { kind: "acquired", start, fence, outcomes: round.outcomes, done: round.done };
+  return settled;
 }

@@ -1,0 +1,111 @@
+// What every primitive's attempt does with its vote once the nodes answered: too few answered (unavailable), busy
+// (when to look again, and the waiter's arrival), or a lease (the fence agreed, validity left). The primitive owns
+// its request, its scripts and its cleanup.
+import type { LockContext } from "./context.js";
+import { agreeOnFence, type FenceKeys, type GrantedFence } from "./fencing/agree.js";
+import type { AttemptResult, Place } from "./primitive.js";
+import type { VoteResult } from "./quorum.js";
+import { monotonicNow, validityLeft } from "./validity.js";
+
+/** One node's reply: granted (its fence), or refused (when to look again, in ms, and its clock in µs). */
+export interface NodeReply extends GrantedFence {
+  readonly retryAfter: number;
+  readonly now: number;
+}
+
+export type Failure = Exclude<AttemptResult, { kind: "acquired" }>;
+
+export interface Settling {
+  /** Where the lease is held, for the fence agreement. */
+  readonly holder: FenceKeys;
+  readonly token: string;
+  readonly ttl: number;
+  /** Monotonic instant the attempt began. */
+  readonly start: number;
+  readonly signal: AbortSignal | undefined;
+  readonly place: Place | undefined;
+  /** Undoes the attempt wherever it may hold (the primitive's cleanup), then gives `outcome` back. */
+  failed(outcome: Failure): Promise<AttemptResult>;
+  /** Stops waiting for nodes still answering, once the lease is made. */
+  abandon(): void;
+}
+
+export async function settleAttempt(
+  ctx: LockContext,
+  round: VoteResult<NodeReply>,
+  s: Settling,
+): Promise<AttemptResult> {
+  const { outcomes } = round;
+  if (!round.granted) {
+    const errors = outcomes.filter((o) => o.status === "error" || o.status === "timeout").length;
+    if (errors > ctx.nodes.length - ctx.quorum) return s.failed({ kind: "unavailable", outcomes });
+    const waits = round.verdicts.flatMap((v) =>
+      v?.status === "refused" && v.value.retryAfter > 0 ? [v.value.retryAfter] : [],
+    );
+    // The waiter's arrival: when the nodes first turned it away (the median of their clocks), the same on every
+    // node it queues on, so that their queues agree on who is first whatever each node's latency to it.
+    if (s.place && s.place.arrival === undefined) {
+      const times = round.verdicts.flatMap((v) => (v?.status === "refused" ? [v.value.now] : []));
+      times.sort((a, b) => a - b);
+      s.place.arrival = times[Math.floor(times.length / 2)];
+    }
+    return s.failed({
+      kind: "busy",
+      retryAfter: waits.length ? Math.min(...waits) : undefined,
+      outcomes,
+      split: outcomes.some((o) => o.status === "ok"),
+    });
+  }
+
+  const tooLate = () =>
+    s.failed({
+      kind: "unavailable",
+      outcomes,
+      detail: `${ctx.quorum} node${ctx.quorum === 1 ? "" : "s"} granted after ${Math.round(monotonicNow() - s.start)} ms, leaving no validity of the ${s.ttl} ms TTL`,
+    });
+
+  let fence: number | undefined;
+  if (ctx.fencing) {
+    const granted = round.verdicts.flatMap((v) => (v?.status === "ok" ? [v.value] : []));
+    const agreed = await agreeOnFence(ctx, s.holder, s.token, s.ttl, s.start, granted, s.signal);
+    if (agreed === "late") return tooLate();
+    if (agreed === "unwritten") {
+      return s.failed({
+        kind: "unavailable",
+        outcomes,
+        detail: `the fence could not be written to ${ctx.quorum} nodes that still hold the lease`,
+      });
+    }
+    fence = agreed;
+  }
+
+  if (validityLeft(s.ttl, s.start, monotonicNow()) <= 0) return tooLate();
+  // Stop waiting for the stragglers: their NOSCRIPT→EVAL fallback is off from now on, so the release need not
+  // wait for their replies to be sure nothing it sends is overtaken (one connection applies commands in order).
+  s.abandon();
+  return { kind: "acquired", start: s.start, fence, outcomes, done: round.done };
+}
+
+/**
+ * Undoes an attempt wherever it may hold, each undo queued behind that node's acquire (`undo(nodes)`). Nodes
+ * that took it are waited for (bounded by the node timeout), and with `pending` those still answering too, so a
+ * caller who sees the attempt fail finds no key of its own on a node that answers; failed and timed-out nodes get
+ * the delete in the background. A busy attempt does not wait for nodes still answering: a waiting call would stall
+ * on a frozen node by the node timeout at every attempt, long enough for a lock kept for it to lapse. The waiter
+ * keeps its place.
+ */
+export async function undoAttempt(
+  ctx: LockContext,
+  round: VoteResult<unknown>,
+  pending: boolean,
+  undo: (nodes: readonly number[]) => Promise<unknown>,
+): Promise<void> {
+  const wait: number[] = [];
+  const background: number[] = [];
+  round.outcomes.forEach((o, i) => {
+    if (o.status === "ok" || (pending && o.status === "pending")) wait.push(i);
+    else if (o.status !== "refused") background.push(i);
+  });
+  if (background.length > 0) ctx.track(undo(background));
+  if (wait.length > 0) await undo(wait);
+}
