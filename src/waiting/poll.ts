@@ -21,6 +21,7 @@ export class PollStrategy implements WaitStrategy {
         else signal?.throwIfAborted();
         return undefined; // whatever was handed over is found by the next attempt
       },
+      listening: false,
       end() {},
     };
   }

@@ -103,6 +103,9 @@ export class PubSubStrategy implements WaitStrategy {
         }
         return take(slot);
       },
+      get listening() {
+        return channel !== undefined && subscribed > 0;
+      },
       end: () => {
         if (!channel) return;
         channel.waiters.delete(id);

@@ -26,6 +26,11 @@ export interface Waiter {
     deadline: number,
     signal: AbortSignal | undefined,
   ): Promise<string | undefined>;
+  /**
+   * Whether wake-ups addressed to this waiter reach it already (its channel is subscribed). Until then, `next`
+   * resolves as soon as they do, so that an attempt made after it sees anything published before.
+   */
+  readonly listening: boolean;
   /** The waiter is done (acquired, failed or aborted); it must leave nothing behind. */
   end(): void;
 }
