@@ -174,7 +174,9 @@ export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
           first = undefined;
         } else await lease.release();
       });
-      // Every waiter has queued on every node (its second attempt, once subscribed, is the one that queues it).
+      // Every waiter has queued on every node, subscribed, and made the attempt that follows its subscription
+      // (it covers a wake-up published before the subscription took effect): then they all wait, and no script
+      // runs until the release.
       const { waiting: queue } = keysOf(resource);
       for (let tries = 0; ; tries++) {
         const sizes = await inspect(env.urls, (nodes) => Promise.all(nodes.map((node) => node.zcard(queue))));
@@ -182,7 +184,14 @@ export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
         assert.ok(tries < 100, `queued: ${sizes.join(", ")}`);
         await sleep(20);
       }
-      const before = await scriptCalls(env.urls);
+      let before = await scriptCalls(env.urls);
+      for (let tries = 0; ; tries++) {
+        await sleep(100);
+        const now = await scriptCalls(env.urls);
+        if (now === before) break;
+        assert.ok(tries < 50, "the waiters settle");
+        before = now;
+      }
       await held.release();
       const lease = await firstLease;
       await sleep(100); // a herd would try within this
