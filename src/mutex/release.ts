@@ -1,8 +1,7 @@
-import { randomBytes } from "node:crypto";
 import type { LockContext } from "../context.js";
 import type { ReleaseOutcome } from "../primitive.js";
-import { vote } from "../quorum.js";
-import { type LuaScript, runScript } from "../script.js";
+import { newReleaseId, type ReleaseVoteOptions, releaseVote } from "../release.js";
+import type { LuaScript } from "../script.js";
 import type { MutexKeys } from "./keys.js";
 import { release as releaseScript } from "./scripts.generated.js";
 
@@ -15,11 +14,7 @@ export const STARVING_MS = 5;
 /** How long a lock kept for a waiter stays kept if the waiter does not come (crashed, or never told). */
 export const RESERVED_MS = 250;
 
-export interface ReleaseMutexOptions {
-  /** The nodes to release on (default: all). */
-  readonly nodes?: readonly number[];
-  /** `after[i]` delays node i's command until that node's previous request has answered or been abandoned. */
-  readonly after?: readonly Promise<void>[];
+export interface ReleaseMutexOptions extends ReleaseVoteOptions {
   /** What the lock must hold: the token (default), or "r:" + a waiter id for a waiter that leaves. */
   readonly holding?: string;
   /** A waiter id to drop from the queue first. */
@@ -29,8 +24,6 @@ export interface ReleaseMutexOptions {
    * that split the vote, and nodes that keep the lock for different waiters would split it again.
    */
   readonly reserve?: boolean;
-  /** Settle once a quorum answered (the other nodes carry on in the background). Default: wait for all. */
-  readonly settleOnQuorum?: boolean;
 }
 
 /**
@@ -51,7 +44,7 @@ export function releaseMutex(
  * Runs a release script that takes the mutex release's arguments (the mutex's, or a read-write lock's read side)
  * on the chosen nodes, as {@link releaseMutex} describes.
  */
-export async function releaseWith(
+export function releaseWith(
   ctx: LockContext,
   script: LuaScript,
   scriptKeys: readonly string[],
@@ -59,8 +52,6 @@ export async function releaseWith(
   token: string,
   options: ReleaseMutexOptions,
 ): Promise<ReleaseOutcome> {
-  const indices = options.nodes ?? ctx.nodes.map((_, i) => i);
-  if (indices.length === 0) return { answered: 0, outcomes: [] };
   const args = [
     options.holding ?? token,
     keys.channel,
@@ -69,33 +60,5 @@ export async function releaseWith(
     options.drop ?? "",
     newReleaseId(),
   ];
-  const { result, done } = vote(
-    indices.map((i) => ctx.nodes[i]!),
-    async (conn, abandoned) => {
-      await options.after?.[ctx.nodes.indexOf(conn)];
-      const reply = await runScript(conn, script, scriptKeys, args, abandoned);
-      return { status: reply === 1 ? "ok" : "refused", value: null };
-    },
-    {
-      quorum: options.settleOnQuorum ? Math.min(ctx.quorum, indices.length) : indices.length,
-      timeout: ctx.nodeTimeout,
-      waitForAll: !options.settleOnQuorum,
-      about: { operation: "release", key: keys.lock },
-    },
-  );
-  const { outcomes } = await result;
-  // Nodes still answering carry on; close() waits for them. (Usually none: one node, or all answered at once.)
-  if (options.settleOnQuorum && outcomes.some((o) => o.status === "pending")) ctx.track(Promise.all(done));
-  return { answered: outcomes.filter((o) => o.status === "ok" || o.status === "refused").length, outcomes };
-}
-
-const processId = randomBytes(6).toString("base64url");
-let releases = 0;
-
-/**
- * Names a release in its wake-up message, so that a waiter recognises the copies published by each node of a
- * quorum. Unique per process and release; says nothing about the token (the right to release).
- */
-export function newReleaseId(): string {
-  return `${processId}.${(releases++).toString(36)}`;
+  return releaseVote(ctx, script, scriptKeys, args, keys.lock, options);
 }
