@@ -24,6 +24,8 @@
   Waiting readers (docs/rwlock.md) are woken instead, every one, when no live writer waits, and those that queued
   before the first live writer are woken (and the lock not kept for the writer) when one does.
 ]]
+--- @include "../lua-shared/wake.lua"
+
 if ARGV[5] ~= '' then
   redis.call('ZREM', KEYS[2], ARGV[5])
   redis.call('HDEL', KEYS[3], ARGV[5])
@@ -36,21 +38,8 @@ local function clock()
   end
   return now
 end
--- Wakes every live reader that queued before `below` (a score bound); true when there was one. Costs one
--- ZRANGEBYSCORE of a missing key when no reader waits.
-local function wakeReaders(below)
-  local woken = false
-  for _, reader in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', below)) do
-    local expires = tonumber(redis.call('HGET', KEYS[5], reader))
-    if expires and expires * 1000 > clock() then
-      redis.call('PUBLISH', ARGV[2], 'w:' .. reader .. ':' .. ARGV[6])
-      woken = true
-    else
-      redis.call('ZREM', KEYS[4], reader)
-      redis.call('HDEL', KEYS[5], reader)
-    end
-  end
-  return woken
+local function wakeReadersBefore(below)
+  return wakeReaders(KEYS[4], KEYS[5], below, clock, ARGV[2], ARGV[6])
 end
 local held = redis.call('GET', KEYS[1])
 -- A waiter that got the lock on a majority may find it kept for itself on a node that released late: pass it on.
@@ -58,32 +47,25 @@ if held ~= ARGV[1] and not (ARGV[5] ~= '' and held == 'r:' .. ARGV[5]) then
   -- A writer that gives up may have been keeping readers out: with the lock free, they may come now.
   if ARGV[5] ~= '' and not held then
     local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-    wakeReaders(head[1] and '(' .. head[2] or '+inf')
+    wakeReadersBefore(head[1] and '(' .. head[2] or '+inf')
   end
   return 0
 end
-while true do
-  local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  if not head[1] then
-    redis.call('DEL', KEYS[1])
-    wakeReaders('+inf')
-    return 1
-  end
-  local expires = tonumber(redis.call('HGET', KEYS[3], head[1]))
-  if expires and expires * 1000 > clock() then
-    -- Readers that queued before this writer go first (they in turn keep out readers that come later).
-    if wakeReaders('(' .. head[2]) then
-      redis.call('DEL', KEYS[1])
-      return 1
-    end
-    if ARGV[3] ~= '0' and now - tonumber(head[2]) >= tonumber(ARGV[4]) then
-      redis.call('SET', KEYS[1], 'r:' .. head[1], 'PX', ARGV[3])
-    else
-      redis.call('DEL', KEYS[1])
-    end
-    redis.call('PUBLISH', ARGV[2], 'w:' .. head[1] .. ':' .. ARGV[6])
-    return 1
-  end
-  redis.call('ZREM', KEYS[2], head[1])
-  redis.call('HDEL', KEYS[3], head[1])
+local writer, arrival = liveWriter(KEYS[2], KEYS[3], clock)
+if not writer then
+  redis.call('DEL', KEYS[1])
+  wakeReadersBefore('+inf')
+  return 1
 end
+-- Readers that queued before this writer go first (they in turn keep out readers that come later).
+if wakeReadersBefore('(' .. arrival) then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+if ARGV[3] ~= '0' and clock() - tonumber(arrival) >= tonumber(ARGV[4]) then
+  redis.call('SET', KEYS[1], 'r:' .. writer, 'PX', ARGV[3])
+else
+  redis.call('DEL', KEYS[1])
+end
+redis.call('PUBLISH', ARGV[2], 'w:' .. writer .. ':' .. ARGV[6])
+return 1

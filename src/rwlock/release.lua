@@ -21,6 +21,8 @@
   Returns 1 when the reader's hold was removed, 0 when it held none here (nothing is published then).
   Publishes "w:<waiter id>:<release id>" to each waiter it wakes.
 ]]
+--- @include "../lua-shared/wake.lua"
+
 if ARGV[5] ~= '' then
   redis.call('ZREM', KEYS[5], ARGV[5])
   redis.call('HDEL', KEYS[6], ARGV[5])
@@ -33,29 +35,16 @@ redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', nowMs)
 -- Other readers still hold: the last one out wakes the writer.
 if redis.call('EXISTS', KEYS[4]) == 1 or redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
 
-while true do
-  local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  if not head[1] then break end
-  local expires = tonumber(redis.call('HGET', KEYS[3], head[1]))
-  if expires and expires > nowMs then
-    if ARGV[3] ~= '0' and nowUs - tonumber(head[2]) >= tonumber(ARGV[4]) then
-      redis.call('SET', KEYS[1], 'r:' .. head[1], 'PX', ARGV[3])
-    end
-    redis.call('PUBLISH', ARGV[2], 'w:' .. head[1] .. ':' .. ARGV[6])
-    return 1
+local clock = function() return nowUs end
+local writer, arrival = liveWriter(KEYS[2], KEYS[3], clock)
+if writer then
+  if ARGV[3] ~= '0' and nowUs - tonumber(arrival) >= tonumber(ARGV[4]) then
+    redis.call('SET', KEYS[1], 'r:' .. writer, 'PX', ARGV[3])
   end
-  redis.call('ZREM', KEYS[2], head[1])
-  redis.call('HDEL', KEYS[3], head[1])
+  redis.call('PUBLISH', ARGV[2], 'w:' .. writer .. ':' .. ARGV[6])
+  return 1
 end
 
 -- No writer waits: readers kept out by one that has since gone may all come.
-for _, reader in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
-  local expires = tonumber(redis.call('HGET', KEYS[6], reader))
-  if expires and expires > nowMs then
-    redis.call('PUBLISH', ARGV[2], 'w:' .. reader .. ':' .. ARGV[6])
-  else
-    redis.call('ZREM', KEYS[5], reader)
-    redis.call('HDEL', KEYS[6], reader)
-  end
-end
+wakeReaders(KEYS[5], KEYS[6], '+inf', clock, ARGV[2], ARGV[6])
 return 1
