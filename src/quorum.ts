@@ -17,7 +17,20 @@ export interface VoteOptions {
   readonly signal?: AbortSignal | undefined;
   /** What is being voted on, for `quorumlock:node-error` events. */
   readonly about?: { readonly operation: string; readonly key: string };
+  /**
+   * Once every other node answered and the outcome is still open, time out at once the nodes that did not answer
+   * their previous request in time either (see {@link lagging}). For acquire attempts, which a caller retries:
+   * with one node frozen, a split of the others would otherwise cost the whole node timeout at every attempt.
+   */
+  readonly skipLagging?: boolean;
 }
+
+/**
+ * Connections whose latest request timed out, until they answer anything again (a late reply counts): a frozen
+ * or stopped node. Deciding a vote without them is safe (a node that is not waited for counts as failed), and
+ * an attempt that skipped one undoes its command there, queued behind it, as after any timeout.
+ */
+const lagging = new WeakSet<RedisConnection>();
 
 export interface VoteResult<T> {
   readonly granted: boolean;
@@ -71,15 +84,27 @@ export function vote<T>(
     resolveResult = res;
     rejectResult = rej;
   });
+  const timeOut = (i: number, why: string) => {
+    flags[i]!.aborted = true;
+    lagging.add(nodes[i]!);
+    finish(
+      i,
+      { node: nodes[i]!.label, status: "timeout", error: new Error(`${nodes[i]!.label} ${why}`) },
+      undefined,
+    );
+  };
   // One timer for the whole vote, not one per node: every node's request starts now and has the same timeout.
   const timer = setTimeout(() => {
-    for (let i = 0; i < n; i++) {
-      if (over[i]) continue;
-      flags[i]!.aborted = true;
-      const error = new Error(`${nodes[i]!.label} did not answer within ${options.timeout} ms`);
-      finish(i, { node: nodes[i]!.label, status: "timeout", error }, undefined);
-    }
+    for (let i = 0; i < n; i++) if (!over[i]) timeOut(i, `did not answer within ${options.timeout} ms`);
   }, options.timeout);
+  /** With `skipLagging`: once only lagging nodes are left to answer, stop waiting for them. */
+  const skipLagging = () => {
+    for (let i = 0; i < n; i++) if (!over[i] && !lagging.has(nodes[i]!)) return;
+    for (let i = 0; i < n; i++) {
+      if (!over[i])
+        timeOut(i, "was not waited for: it left its previous request unanswered until that timed out");
+    }
+  };
   const stop = (i: number): boolean => {
     if (over[i]) return false;
     over[i] = true;
@@ -126,13 +151,19 @@ export function vote<T>(
     if (outcome.status === "ok") ok++;
     else notOk++;
     maybeDecide();
+    if (!decided && options.skipLagging && outcome.status !== "timeout") skipLagging();
   }
-
   for (let i = 0; i < n; i++) {
     const conn = nodes[i]!;
     request(conn, flags[i]!).then(
-      (verdict) => finish(i, { node: conn.label, status: verdict.status }, verdict),
-      (error: unknown) => finish(i, { node: conn.label, status: "error", error: asError(error) }, undefined),
+      (verdict) => {
+        lagging.delete(conn);
+        finish(i, { node: conn.label, status: verdict.status }, verdict);
+      },
+      (error: unknown) => {
+        lagging.delete(conn);
+        finish(i, { node: conn.label, status: "error", error: asError(error) }, undefined);
+      },
     );
   }
 

@@ -119,6 +119,7 @@ export async function attemptWith(
       timeout: Math.min(ctx.nodeTimeout, ttl),
       signal,
       about: { operation: "acquire", key: spec.holder.lock },
+      skipLagging: true,
     },
   );
   let round: VoteResult<NodeReply>;

@@ -72,6 +72,7 @@ export async function attemptSemaphore(
       timeout: Math.min(ctx.nodeTimeout, ttl),
       signal,
       about: { operation: "acquire", key: keys.holders },
+      skipLagging: true,
     },
   );
   const release = (nodes: readonly number[] | undefined) =>

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { LockLostError } from "../../src/index.js";
+import { type Lease, LockLostError } from "../../src/index.js";
 import { HoldLog, now } from "../harness/checker.js";
 import { lockKey } from "../support/keys.js";
 import { useCluster } from "../support/nodes.js";
@@ -68,6 +68,57 @@ describe("frozen nodes", () => {
       } finally {
         frozen.resume();
         await Promise.all(workers.map((w) => w.kill()));
+      }
+    },
+  );
+
+  it(
+    "scenario 4c: a split vote with one node frozen waits for that node once: after one timeout, attempts are " +
+      "decided by the nodes that answer, until it answers again",
+    T,
+    async () => {
+      const { cluster, direct } = env;
+      const name = "split-frozen";
+      const other = "someone else";
+      const nodeTimeout = 2_000;
+      const client = spiedManager(cluster.urls, { ttl: 10_000, nodeTimeout, quarantine: 0 });
+      const frozen = cluster.nodes[4]!;
+      // Nodes 0 and 1 are held by someone else, 2 and 3 are free: every attempt gets two grants and two refusals,
+      // and only the frozen node could decide it.
+      const split = () => Promise.all([0, 1].map((i) => direct[i]!.set(lockKey(name), other, "PX", 60_000)));
+      try {
+        await split();
+        frozen.pause();
+        const first = await timedOutcome(client.locks.tryAcquire(name));
+        assert.equal(first.value, null, "a split vote is busy");
+        assert.ok(
+          first.ms >= nodeTimeout,
+          `the first split waited ${first.ms.toFixed(0)} ms for the frozen node`,
+        );
+        for (let i = 0; i < 3; i++) {
+          const next = await timedOutcome(client.locks.tryAcquire(name));
+          assert.equal(next.value, null, "a split vote is busy");
+          assert.ok(next.ms < nodeTimeout / 2, `split ${i + 2} waited ${next.ms.toFixed(0)} ms`);
+          assert.deepEqual(
+            await strayKeys(client.spy, direct, lockKey(name), client.spy.tokens.at(-1)!),
+            [],
+            "a busy attempt undoes its grants",
+          );
+        }
+        frozen.resume();
+        // The thawed node applies the queued acquires, then the deletes behind them.
+        const expected = [other, other, null, null, null];
+        assert.deepEqual(await settledValues(direct, lockKey(name), expected), expected);
+        // Its late replies mark it as answering again (an attempt sent before they arrive may still skip it): with
+        // its grant, three of five grant.
+        let lease: Lease | null = null;
+        for (let tries = 0; !lease && tries < 20; tries++) lease = await client.locks.tryAcquire(name);
+        assert.ok(lease, "the thawed node is waited for again");
+        await lease.release();
+      } finally {
+        frozen.resume();
+        await Promise.all([0, 1].map((i) => direct[i]!.del(lockKey(name))));
+        await client.close();
       }
     },
   );
