@@ -41,7 +41,10 @@ export interface LeaseSource {
     method: string,
     extra?: readonly string[],
   ): ResolvedCallOptions;
-  /** Drives `primitive` to a lease, or null when busy (the caller turns that into its timeout error). */
+  /**
+   * Drives `primitive` to a lease. Busy: null for a `tryAcquire` call, else `LockTimeoutError` (with the nodes'
+   * outcomes).
+   */
   lease<K extends PrimitiveKeys>(
     resource: string,
     call: ResolvedCallOptions,
@@ -111,10 +114,7 @@ export class LockManager {
    * @throws {LockAbortedError} `signal` aborted (`name` is `"AbortError"`).
    */
   async acquire(resource: string, options?: AcquireOptions): Promise<Lease> {
-    const call = this.#prepare("acquire", resource, options);
-    const lease = await this.#acquire(resource, call);
-    if (lease) return lease;
-    throw new LockTimeoutError(resource, call.wait, []);
+    return (await this.#acquire(resource, this.#prepare("acquire", resource, options)))!;
   }
 
   /**
@@ -137,8 +137,7 @@ export class LockManager {
   ): Promise<T> {
     if (typeof fn !== "function") throw invalidType("fn", "a function", fn);
     const call = this.#prepare("withLock", resource, options);
-    const lease = await this.#acquire(resource, call);
-    if (!lease) throw new LockTimeoutError(resource, call.wait, []);
+    const lease = (await this.#acquire(resource, call))!;
     try {
       return await fn(lease);
     } finally {
@@ -205,8 +204,8 @@ export class LockManager {
   }
 
   /**
-   * The one acquire path of every primitive: drives `primitive` until it grants a lease (or the call is busy:
-   * null), and hands the lease out. `quorum`: grants needed, when the primitive needs more than a majority.
+   * The one acquire path of every primitive: drives `primitive` until it grants a lease, and hands the lease
+   * out. Busy: null for a `tryAcquire` call, else `LockTimeoutError`. `quorum`: grants needed, when the primitive needs more than a majority.
    */
   async #lease<K extends PrimitiveKeys>(
     resource: string,
@@ -238,7 +237,7 @@ export class LockManager {
       unlink();
     }
     if (result.kind === "busy") {
-      if (call.wait === 0) return null;
+      if (call.kind === "tryAcquire") return null;
       throw new LockTimeoutError(resource, call.wait, result.outcomes);
     }
     const leases = this.#leases;

@@ -270,6 +270,8 @@ export function checkCoveredTtl(ttl: number, quarantine: number): number {
 }
 
 export interface ResolvedCallOptions {
+  /** Which call: a busy `tryAcquire` gives null, the others throw `LockTimeoutError`. */
+  readonly kind: "acquire" | "tryAcquire" | "withLock";
   readonly ttl: number;
   readonly wait: number;
   readonly signal: AbortSignal | undefined;
@@ -306,6 +308,7 @@ export function resolveCallOptions(
     throw invalidValue("maxHold", `at least the ttl (${ttl} ms)`, o.maxHold);
   }
   return {
+    kind,
     ttl,
     wait: kind === "tryAcquire" ? 0 : o.wait === undefined ? defaults.wait : checkMs("wait", o.wait, 0, true),
     signal: checkSignal(o.signal),

@@ -1,7 +1,7 @@
 // A read-write lock: one name, one lock, as flock(2)'s -s and -x. The write side IS the mutex of that name (its
 // keys, scripts and queue), so `locks.acquire(name)` and `write()` exclude each other and every reader; readers
 // share (read.ts). See docs/rwlock.md for the model, writer preference, fences and the quorum argument.
-import { invalidType, invalidValue, LockTimeoutError } from "../errors.js";
+import { invalidType, invalidValue } from "../errors.js";
 import type { Lease } from "../lease.js";
 import type { LeaseSource } from "../manager.js";
 import { mutex } from "../mutex/index.js";
@@ -99,9 +99,7 @@ export class ReadWriteLock {
   }
 
   async #take(kind: Kind, options: unknown, method: string, side: "read" | "write"): Promise<Lease> {
-    const { lease, call } = await this.#call(kind, options, method, side);
-    if (lease) return lease;
-    throw new LockTimeoutError(this.#name, call.wait, []);
+    return (await this.#call(kind, options, method, side)).lease!;
   }
 
   async #lease(kind: Kind, options: unknown, method: string, side: "read" | "write"): Promise<Lease | null> {

@@ -1,4 +1,4 @@
-import { invalidType, invalidValue, LockTimeoutError, unknownOption } from "../errors.js";
+import { invalidType, invalidValue, unknownOption } from "../errors.js";
 import type { Lease } from "../lease.js";
 import type { LeaseSource } from "../manager.js";
 import type { AcquireOptions, ResolvedCallOptions, WithLockOptions } from "../options.js";
@@ -80,9 +80,7 @@ export class Semaphore {
    */
   async acquire(options?: PermitOptions): Promise<Lease> {
     const [call, permits] = this.#prepare("acquire", options, "acquire");
-    const lease = await this.#lease(call, permits);
-    if (lease) return lease;
-    throw new LockTimeoutError(this.#name, call.wait, []);
+    return (await this.#lease(call, permits))!;
   }
 
   /** One attempt, no waiting: a lease, or `null` when the permits are not free. */
@@ -99,8 +97,7 @@ export class Semaphore {
   async withPermit<T>(fn: (lease: Lease) => T | Promise<T>, options?: WithPermitOptions): Promise<T> {
     if (typeof fn !== "function") throw invalidType("fn", "a function", fn);
     const [call, permits] = this.#prepare("withLock", options, "withPermit");
-    const lease = await this.#lease(call, permits);
-    if (!lease) throw new LockTimeoutError(this.#name, call.wait, []);
+    const lease = (await this.#lease(call, permits))!;
     try {
       return await fn(lease);
     } finally {

@@ -91,6 +91,15 @@ export function mutexSuite(adapter: Adapter, nodeCount: number): void {
         });
         const waited = performance.now() - started;
         assert.ok(waited >= 290 && waited < 1_000, `waited ${waited} ms for a 300 ms wait`);
+        // Without waiting too, the error says what each node answered.
+        await assert.rejects(locks.acquire(resource, { wait: 0 }), (error: LockTimeoutError) => {
+          assert.equal(error.code, "ERR_LOCK_TIMEOUT");
+          // The vote settles once a quorum refused; nodes that had not answered yet are pending.
+          const refused = error.nodes.filter((n) => n.status === "refused").length;
+          assert.ok(refused >= locks.quorum, `${refused} nodes refused`);
+          assert.ok(error.nodes.every((n) => n.status === "refused" || n.status === "pending"));
+          return true;
+        });
         setTimeout(() => void held.release(), 100);
         const next = await locks.acquire(resource, { wait: 3_000 });
         assert.ok(next.valid);

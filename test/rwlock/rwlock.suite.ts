@@ -57,6 +57,7 @@ export function readWriteSuite(adapter: Adapter, nodeCount: number): void {
       assert.ok(reader?.valid);
       assert.equal(await rw.tryWrite(), null);
       await assert.rejects(rw.write({ wait: 200 }), LockTimeoutError);
+      await assert.rejects(rw.write({ wait: 0 }), (error: LockTimeoutError) => error.nodes.length > 0);
       await reader.release();
       const next = await rw.tryWrite();
       assert.ok(next?.valid);

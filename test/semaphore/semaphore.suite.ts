@@ -89,6 +89,11 @@ export function semaphoreSuite(adapter: Adapter, nodeCount: number): void {
         assert.equal(got.length, 3);
         assert.equal(failed.length, 1);
         assert.ok(failed[0] instanceof LockTimeoutError && failed[0].code === "ERR_LOCK_TIMEOUT");
+        await assert.rejects(sem.acquire({ wait: 0 }), (error: LockTimeoutError) => {
+          assert.equal(error.code, "ERR_LOCK_TIMEOUT");
+          assert.ok(error.nodes.length > 0, "the nodes' answers are on the error");
+          return true;
+        });
         assert.ok(got.every((lease) => lease.valid && lease.primitive === "semaphore"));
         // Each winner holds on the nodes a permit needs (a straggler node may have been abandoned before it
         // granted), and no node holds more than the limit.
