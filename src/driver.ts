@@ -1,7 +1,6 @@
 // The acquisition driver: what every primitive's acquire shares. It owns the deadline, the abort (translated
 // once, here), the split-vote pause, the waiter's place and wake-ups, and leaving nothing behind; the primitive
 // owns one attempt (primitive.ts).
-import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { LockContext } from "./context.js";
 import { LockAbortedError, LockUnavailableError } from "./errors.js";
@@ -40,7 +39,7 @@ export async function drive<K extends PrimitiveKeys>(
   const place: Place | undefined =
     wait > 0
       ? {
-          id: newWaiterId(),
+          id: strategy.newWaiterId(),
           attempts: 0,
           reachable: strategy.reachable,
           registered: undefined,
@@ -95,15 +94,4 @@ export async function drive<K extends PrimitiveKeys>(
       await primitive.leave(ctx, keys, token, place, after).catch(() => {});
     }
   }
-}
-
-const processId = randomBytes(6).toString("base64url");
-let waiters = 0;
-
-/**
- * A waiter's public id: unique per process (a random prefix) and call. It says nothing about the token, and
- * costs no randomness per call (a CSPRNG call per acquire was 7% of the uncontended path's CPU).
- */
-function newWaiterId(): string {
-  return `${processId}.${(waiters++).toString(36)}`;
 }

@@ -14,7 +14,7 @@
   ARGV[3] "1" to bump the fencing counter, "0" to leave it alone
   ARGV[4] the caller's waiter id
   ARGV[5] how long the caller's place stays without a refresh, in ms; "0": do not queue (tryAcquire)
-  ARGV[6] the channel hand-offs are announced on
+  ARGV[6] the lock's channel (hand-offs go to it suffixed with the waiter's tag: lua-shared/publish.lua)
 
   Errors (before taking the lock, leaving it as it was) when fencing and the counter reached 2^53 - 1 (see
   lua-shared/fence.lua): an attempt that only queues does not look at the counter.

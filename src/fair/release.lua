@@ -10,7 +10,7 @@
   KEYS[4] the waiters (hash: waiter id -> "<expires ms>:<ttl>:<fencing>:<token>")
   KEYS[5] the non-fair waiting queue (sorted set: waiter id -> first arrival, server µs)
   ARGV[1] the owner's token
-  ARGV[2] the channel
+  ARGV[2] the lock's channel (wake-ups and hand-offs go to it suffixed with the waiter's tag: lua-shared/publish.lua)
   ARGV[3] a waiter id to drop from the queue, or "" for none
   ARGV[4] an id of this release (in the wake-up of a non-fair waiter: "w:<waiter id>:<release id>")
 
@@ -28,5 +28,5 @@ if handOff(serverMicros(), ARGV[2]) then
 end
 redis.call('DEL', KEYS[1])
 local head = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
-if head then redis.call('PUBLISH', ARGV[2], 'w:' .. head .. ':' .. ARGV[4]) end
+if head then publishTo(ARGV[2], head, 'w:' .. head .. ':' .. ARGV[4]) end
 return 1

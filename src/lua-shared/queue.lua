@@ -5,6 +5,7 @@
 -- A waiter id is public (it goes out in the hand-off message); the token, the right to release, never does.
 
 --- @include "fence.lua"
+--- @include "publish.lua"
 
 local function serverMicros()
   local t = redis.call('TIME')
@@ -56,7 +57,7 @@ local function handOff(nowUs, channel)
   dequeue(id)
   local fence = 0
   if fencing == '1' then fence = bumpFence(nowUs, counter) end
-  redis.call('PUBLISH', channel,
+  publishTo(channel, id,
     'h:' .. id .. ':' .. string.format('%.0f', fence) .. ':' .. string.format('%.0f', nowUs))
   return true
 end

@@ -11,7 +11,8 @@
   KEYS[4] a read-write lock's waiting readers (sorted set: waiter id -> first arrival, server µs)
   KEYS[5] the waiting readers' heartbeats (hash: waiter id -> place expires at, server ms)
   ARGV[1] the value the lock must hold: the owner's token, or "r:" + a waiter id for a waiter that leaves
-  ARGV[2] the channel waiters listen on (a channel is not a key: on Redis Cluster PUBLISH reaches every node)
+  ARGV[2] the lock's channel: a waiter's manager listens on it suffixed with its tag (lua-shared/publish.lua); a
+          channel is not a key: on Redis Cluster PUBLISH reaches every node
   ARGV[3] how long a lock kept for a waiter stays kept, in ms ("0": keep it for nobody, as when a failed
           attempt undoes what it took: a waiter it would keep the lock for might hold only a minority)
   ARGV[4] how long a waiter waits before the lock is kept for it, in µs
@@ -67,5 +68,5 @@ if ARGV[3] ~= '0' and clock() - tonumber(arrival) >= tonumber(ARGV[4]) then
 else
   redis.call('DEL', KEYS[1])
 end
-redis.call('PUBLISH', ARGV[2], 'w:' .. writer .. ':' .. ARGV[6])
+publishTo(ARGV[2], writer, 'w:' .. writer .. ':' .. ARGV[6])
 return 1

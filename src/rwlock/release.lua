@@ -11,7 +11,7 @@
   KEYS[5] the readers' waiting queue (sorted set: waiter id -> first arrival, server µs)
   KEYS[6] the waiting readers' heartbeats (hash: waiter id -> place expires at, server ms)
   ARGV[1] the reader's token
-  ARGV[2] the channel waiters listen on
+  ARGV[2] the lock's channel (a waiter's manager listens on it suffixed with its tag: lua-shared/publish.lua)
   ARGV[3] how long a lock kept for a writer stays kept, in ms ("0": keep it for nobody, as when a failed
           attempt undoes what it took)
   ARGV[4] how long a writer waits before the lock is kept for it, in µs
@@ -41,7 +41,7 @@ if writer then
   if ARGV[3] ~= '0' and nowUs - tonumber(arrival) >= tonumber(ARGV[4]) then
     redis.call('SET', KEYS[1], 'r:' .. writer, 'PX', ARGV[3])
   end
-  redis.call('PUBLISH', ARGV[2], 'w:' .. writer .. ':' .. ARGV[6])
+  publishTo(ARGV[2], writer, 'w:' .. writer .. ':' .. ARGV[6])
   return 1
 end
 

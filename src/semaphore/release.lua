@@ -8,7 +8,8 @@
   KEYS[3] the waiting queue (sorted set: waiter id -> arrival, server µs)
   KEYS[4] the waiters' heartbeats (hash: waiter id -> "<place expires at, server ms>:<permits wanted>:<token>")
   ARGV[1] the owner's token, or "" to free nothing (a waiter that leaves)
-  ARGV[2] the channel waiters listen on (a channel is not a key: on Redis Cluster PUBLISH reaches every node)
+  ARGV[2] the lock's channel: a waiter's manager listens on it suffixed with its tag (lua-shared/publish.lua); a
+          channel is not a key: on Redis Cluster PUBLISH reaches every node
   ARGV[3] a waiter id to drop from the queue (the owner's own place, or a waiter that leaves), or ""
   ARGV[4] an id of this release, the same on every node (so that a waiter knows the copies of one wake-up)
   ARGV[5] the caller's limit (used for the wake-ups when nobody holds any more, so no limit is stored)
@@ -17,6 +18,7 @@
   each waiter it wakes (none when nothing was freed or dropped).
 ]]
 --- @include "../lua-shared/semaphore.lua"
+--- @include "../lua-shared/publish.lua"
 
 local _, nowMs = serverNow()
 local used, freed = prune(KEYS[1], KEYS[2], nowMs)
@@ -47,7 +49,7 @@ local free = limit - used
 eachWaiter(KEYS[3], KEYS[4], KEYS[1], nowMs, function(waiter, permits)
   if permits > free then return true end
   free = free - permits
-  redis.call('PUBLISH', ARGV[2], 'w:' .. waiter .. ':' .. ARGV[4])
+  publishTo(ARGV[2], waiter, 'w:' .. waiter .. ':' .. ARGV[4])
   return free <= 0
 end)
 return held

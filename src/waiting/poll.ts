@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { monotonicNow } from "../validity.js";
-import type { Waiter, WaitStrategy } from "./strategy.js";
+import { type Waiter, type WaitStrategy, waiterIds } from "./strategy.js";
 
 /**
  * Retries after a randomised delay (interval × 0.5 … 1.5), so contending clients spread out instead of
@@ -8,8 +8,13 @@ import type { Waiter, WaitStrategy } from "./strategy.js";
  */
 export class PollStrategy implements WaitStrategy {
   readonly reachable = false;
+  readonly #ids = waiterIds();
 
   constructor(private readonly interval: number) {}
+
+  newWaiterId(): string {
+    return this.#ids.next();
+  }
 
   begin(): Waiter {
     const interval = this.interval;

@@ -1,6 +1,6 @@
 import type { RedisConnection, Subscriber } from "../clients/connection.js";
 import { monotonicNow } from "../validity.js";
-import type { Waiter, WaitStrategy } from "./strategy.js";
+import { type Waiter, type WaitStrategy, waiterIds } from "./strategy.js";
 
 /** How long a waiter sleeps without news before it looks again, in case a wake-up was lost. */
 const RECHECK_MS = 1_000;
@@ -45,8 +45,9 @@ export interface PubSubOptions {
 
 /**
  * Waiting without spinning. Waiters queue in Redis, and a release publishes a wake-up addressed to the one
- * waiter whose turn it is ("<kind>:<waiter id>…"), on the resource's channel: every subscribed client receives
- * it, and only the addressed waiter wakes. One subscriber connection per node, channels reference-counted. A
+ * waiter whose turn it is ("<kind>:<waiter id>…"), on the resource's channel suffixed with the tag of that
+ * waiter's manager: only that manager receives it, and only the addressed waiter wakes. One subscriber
+ * connection per node, channels reference-counted. A
  * waiter also wakes when `retryAfter` passes (a lock that expired publishes nothing), after a slow re-check (a
  * message can be lost), and when a subscriber reconnects (it may have missed one).
  */
@@ -55,6 +56,7 @@ export class PubSubStrategy implements WaitStrategy {
   readonly #nodes: readonly RedisConnection[];
   readonly #options: PubSubOptions;
   readonly #channels = new Map<string, Channel>();
+  readonly #ids = waiterIds();
   #subscribers: Subscriber[] | undefined;
 
   constructor(nodes: readonly RedisConnection[], options: PubSubOptions) {
@@ -67,7 +69,13 @@ export class PubSubStrategy implements WaitStrategy {
     return this.#channels.size;
   }
 
-  begin(name: string, id: string): Waiter {
+  newWaiterId(): string {
+    return this.#ids.next();
+  }
+
+  begin(lockChannel: string, id: string): Waiter {
+    // This manager's own channel for the lock: the wake-ups for its waiters, and no other client's.
+    const name = `${lockChannel}:${this.#ids.tag}`;
     const slot: Slot = { message: undefined, wake: undefined, seen: [] };
     let channel: Channel | undefined;
     let subscribed = 0;

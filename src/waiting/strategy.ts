@@ -1,3 +1,5 @@
+import { randomBytes } from "node:crypto";
+
 /**
  * How a waiter learns that a busy lock may be free. The driver begins a waiter before its first attempt, so a
  * strategy that listens for wake-ups cannot miss one sent between a failed attempt and the wait.
@@ -5,9 +7,12 @@
 export interface WaitStrategy {
   /** Whether wake-ups addressed to a waiter reach it (pub/sub), or it only looks again from time to time (polling). */
   readonly reachable: boolean;
+  /** A new waiter's id (see {@link waiterIds}). */
+  newWaiterId(): string;
   /**
-   * `channel`: where the primitive announces wake-ups; `id`: the waiter's id. A wake-up is addressed to one
-   * waiter ("<kind>:<id>[:…]"): only that waiter wakes, and `next` hands it the message.
+   * `channel`: where the primitive announces wake-ups; `id`: the waiter's id, from `newWaiterId`. A wake-up is
+   * addressed to one waiter ("<kind>:<id>[:…]"), on its manager's own channel, "<channel>:<tag>": only that
+   * manager receives it, only that waiter wakes, and `next` hands it the message.
    */
   begin(channel: string, id: string): Waiter;
   /** Releases what the strategy holds (subscriptions, connections). */
@@ -33,4 +38,16 @@ export interface Waiter {
   readonly listening: boolean;
   /** The waiter is done (acquired, failed or aborted); it must leave nothing behind. */
   end(): void;
+}
+
+/**
+ * Waiter ids "<tag>.<n>". The tag is random, one per strategy (so per manager): a release publishes a wake-up on
+ * the lock's channel suffixed with the tag of the waiter's id (lua-shared/publish.lua), so only the manager that
+ * waits receives it, not every client that waits for the lock. The number tells this manager's waiters apart. An
+ * id says nothing about the token; it costs no randomness per call.
+ */
+export function waiterIds(): { readonly tag: string; next(): string } {
+  const tag = randomBytes(6).toString("base64url");
+  let n = 0;
+  return { tag, next: () => `${tag}.${(n++).toString(36)}` };
 }

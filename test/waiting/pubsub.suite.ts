@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { Redis } from "ioredis";
 import type { Lease } from "../../src/index.js";
 import { LINGER_MS } from "../../src/waiting/pubsub.js";
 import { type Adapter, inspect } from "../support/adapters.js";
@@ -205,6 +206,52 @@ export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
       await Promise.all(waiting);
     });
 
+    it(
+      "each waiting manager listens on a channel of its own: a wake-up reaches the woken waiter's alone",
+      T,
+      async () => {
+        const holder = await manager();
+        const [first, second] = await Promise.all([
+          manager({ pollInterval: 60_000 }),
+          manager({ pollInterval: 60_000 }),
+        ]);
+        const resource = fresh("own");
+        const { channel } = keysOf(resource);
+        const ours = (subscribed: string[]) => subscribed.filter((c) => c.startsWith(`${channel}:`));
+        const watchers = env.urls.map((url) => new Redis(url));
+        const heard: string[] = [];
+        try {
+          for (const w of watchers) {
+            w.on("pmessage", (_pattern: string, on: string) => heard.push(on));
+            await w.psubscribe(`${channel}*`);
+          }
+          const held = await holder.acquire(resource);
+          const one = first!.acquire(resource, { wait: 10_000 });
+          await sleep(50); // queued first
+          const two = second!.acquire(resource, { wait: 10_000 });
+          for (let tries = 0; ; tries++) {
+            if ((await channelsOn(env.urls)).every((c) => ours(c).length === 2)) break;
+            assert.ok(tries < 100, "both managers subscribe, each to a channel of its own");
+            await sleep(20);
+          }
+          await held.release();
+          const a = await one;
+          await a.release();
+          const b = await two;
+          await b.release();
+          await sleep(100); // the copies from every node
+          // One wake-up per release, from each node, on the channel of the manager it wakes; nothing on the lock's
+          // channel itself, where every client would receive it.
+          assert.ok(!heard.includes(channel), "nothing published to every waiting client");
+          const channels = [...new Set(heard)];
+          assert.equal(channels.length, 2, `wake-ups on ${channels.join(", ")}`);
+          for (const on of channels) assert.equal(heard.filter((h) => h === on).length, nodeCount);
+        } finally {
+          for (const w of watchers) w.disconnect();
+        }
+      },
+    );
+
     it("waiters in independent managers take turns: nobody starves", T, async () => {
       const clients = await Promise.all(Array.from({ length: 6 }, () => manager()));
       const resource = fresh("turns");
@@ -277,7 +324,7 @@ export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
       await sleep(100);
       const channel = keysOf(resource).channel;
       assert.ok(
-        (await channelsOn(env.urls)).every((subscribed) => !subscribed.includes(channel)),
+        (await channelsOn(env.urls)).every((subscribed) => !subscribed.some((c) => c.startsWith(channel))),
         "a polling waiter subscribes to nothing",
       );
       await held.release();
