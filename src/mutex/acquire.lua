@@ -76,7 +76,8 @@ if redis.call('EXISTS', KEYS[5]) == 1 then
   local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
   if first[1] then return refused(tonumber(first[2]) - nowMs) end
 end
-if id == '' then
+if id == '' or ARGV[7] == '1' then
+  -- No place yet (a call's first attempt, or tryAcquire): nothing can be kept for this caller, so SET NX alone.
   if redis.call('SET', KEYS[1], token, 'NX', 'PX', ARGV[2]) then return taken() end
 else
   -- A queued waiter looks first: the lock may be free, or kept for it by a release ("r:" + its id: never a
