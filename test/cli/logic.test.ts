@@ -91,10 +91,17 @@ describe("demo: the safety checks", () => {
   });
 });
 
+/** The .lua file with its `--- @include "…"` lines replaced by the files they name, as scripts/gen-lua.mjs does. */
+function expanded(file: URL): string {
+  return readFileSync(file, "utf8").replace(/^--- @include "([^"]+)"\s*$/gm, (_, rel: string) =>
+    expanded(new URL(rel, file)).trimEnd(),
+  );
+}
+
 describe("admin Lua scripts", () => {
   for (const script of Object.values(adminScripts)) {
     it(`${script.name}: SHA1 and key count match the .lua file, and no key is spelled out`, () => {
-      const source = readFileSync(new URL(`../../src/${script.name}.lua`, import.meta.url), "utf8");
+      const source = expanded(new URL(`../../src/${script.name}.lua`, import.meta.url));
       assert.equal(script.source, source, "run `npm run gen` after editing a .lua file");
       assert.equal(script.sha1, createHash("sha1").update(source).digest("hex"));
       assert.equal(
