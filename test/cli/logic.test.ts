@@ -1,9 +1,6 @@
 // The CLI's pure parts: what per-node views add up to, and the demo's safety checks. No I/O.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import * as adminScripts from "../../src/admin/scripts.generated.js";
 import { type NodeLockState, summarise } from "../../src/admin.js";
 import { check, FencedCounter, type Hold } from "../../src/cli/demo-report.js";
 
@@ -89,26 +86,4 @@ describe("demo: the safety checks", () => {
     assert.equal(counter.admit(4), false);
     assert.equal(counter.refused, 1);
   });
-});
-
-/** The .lua file with its `--- @include "…"` lines replaced by the files they name, as scripts/gen-lua.mjs does. */
-function expanded(file: URL): string {
-  return readFileSync(file, "utf8").replace(/^--- @include "([^"]+)"\s*$/gm, (_, rel: string) =>
-    expanded(new URL(rel, file)).trimEnd(),
-  );
-}
-
-describe("admin Lua scripts", () => {
-  for (const script of Object.values(adminScripts)) {
-    it(`${script.name}: SHA1 and key count match the .lua file, and no key is spelled out`, () => {
-      const source = expanded(new URL(`../../src/${script.name}.lua`, import.meta.url));
-      assert.equal(script.source, source, "run `npm run gen` after editing a .lua file");
-      assert.equal(script.sha1, createHash("sha1").update(source).digest("hex"));
-      assert.equal(
-        script.keys,
-        Math.max(0, ...[...source.matchAll(/KEYS\[(\d+)\]/g)].map((m) => Number(m[1]))),
-      );
-      assert.doesNotMatch(source.replace(/--\[\[[\s\S]*?\]\]/, ""), /quorumlock:/);
-    });
-  }
 });

@@ -2,10 +2,15 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
+import * as admin from "../../src/admin/scripts.generated.js";
 import * as fair from "../../src/fair/scripts.generated.js";
+import * as fencing from "../../src/fencing/scripts.generated.js";
 import * as mutex from "../../src/mutex/scripts.generated.js";
+import * as rwlock from "../../src/rwlock/scripts.generated.js";
+import * as semaphore from "../../src/semaphore/scripts.generated.js";
 
-const scripts = [...Object.values(mutex), ...Object.values(fair)];
+/** Every script of the library and the command. */
+const scripts = [mutex, fair, fencing, rwlock, semaphore, admin].flatMap((module) => Object.values(module));
 
 /** The .lua file with its `--- @include "…"` lines replaced by the files they name, as scripts/gen-lua.mjs does. */
 function expanded(file: URL): string {
