@@ -205,7 +205,8 @@ export class LockManager {
 
   /**
    * The one acquire path of every primitive: drives `primitive` until it grants a lease, and hands the lease
-   * out. Busy: null for a `tryAcquire` call, else `LockTimeoutError`. `quorum`: grants needed, when the primitive needs more than a majority.
+   * out. Busy: null for a `tryAcquire` call, else `LockTimeoutError`. `quorum`: grants needed, when the
+   * primitive needs more than a majority.
    */
   async #lease<K extends PrimitiveKeys>(
     resource: string,

@@ -1,7 +1,8 @@
 -- Wake-ups shared by mutex/release.lua and rwlock/release.lua (pasted in by scripts/gen-lua.mjs): who goes next
 -- once the lock is free. Queue keys are passed by name, as each script orders its KEYS differently. `clock()`
--- gives the server's time in µs (read only when a queue has someone in it). A wake-up is published for its waiter
--- (publish.lua) as "w:<waiter id>:<release id>"; places not refreshed in time (crashed waiters) are dropped on the way.
+-- gives the server's time in µs (read only when a queue has someone in it). A wake-up is published for its
+-- waiter (publish.lua) as "w:<waiter id>:<release id>"; places not refreshed in time (crashed waiters) are
+-- dropped on the way.
 --- @include "publish.lua"
 
 -- The first live waiting writer: its id and its arrival (the score, as a string), or nil when none waits.
