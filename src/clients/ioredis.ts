@@ -40,16 +40,19 @@ const OWNED_DEFAULTS: RedisOptions = {
 export class IORedisConnection implements RedisConnection {
   readonly label: string;
   readonly client: Redis;
-  #wasReady = false;
+  /** A connection attempt has ended (it was up, or it failed): from then on, fail at once while not ready. */
+  #triedOnce = false;
 
   private constructor(client: Redis) {
     const { host, port, path } = client.options;
     this.label = path ?? `${host ?? "127.0.0.1"}:${port ?? 6379}`;
     // Connection errors surface on the commands that fail; without a listener ioredis would print them.
     client.on("error", () => {});
-    client.on("ready", () => {
-      this.#wasReady = true;
-    });
+    const tried = () => {
+      this.#triedOnce = true;
+    };
+    client.on("ready", tried);
+    client.on("close", tried);
     this.client = client;
   }
 
@@ -81,9 +84,11 @@ export class IORedisConnection implements RedisConnection {
   }
 
   send(args: readonly (string | number)[]): Promise<unknown> {
-    // Before the first connection, commands queue until it is up (bounded by the caller's timeout). Once a
-    // connection that was up has dropped, fail at once: queueing only makes every vote wait for a dead node.
-    if (this.#wasReady && this.client.status !== "ready") {
+    // While the first connection is being made, commands queue until it is up (bounded by the caller's timeout).
+    // Once a connection was up and dropped, or the first attempt failed (a node down when the manager started),
+    // fail at once: queued, a command waits for the next reconnect attempt (up to a second of backoff), and every
+    // vote that needs that node to decide waits the node timeout, holding the nodes it took.
+    if (this.#triedOnce && this.client.status !== "ready") {
       return Promise.reject(new Error(`${this.label} is not connected (${this.client.status})`));
     }
     const [command, ...rest] = args;
