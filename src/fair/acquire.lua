@@ -50,12 +50,11 @@ if not holder and not readersLeft then
   local head = liveHead(nowMs)
   if not head or head == id then
     -- Checked before anything is written: a counter with no fence left refuses, leaving the lock as it was.
-    local counter
-    if ARGV[3] == '1' then counter = fenceCounter() end
+    -- The fence first: a counter that cannot go higher refuses before anything is written.
+    local fence = 0
+    if ARGV[3] == '1' then fence = nextFence(function() return nowUs end) end
     redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
     dequeue(id)
-    local fence = 0
-    if ARGV[3] == '1' then fence = bumpFence(nowUs, counter) end
     return {1, fence, tonumber(ARGV[2]), nowUs}
   end
   -- Free, but someone has waited longer (the holder expired, or a non-fair holder released): theirs.

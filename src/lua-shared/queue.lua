@@ -12,14 +12,6 @@ local function serverMicros()
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
--- The same rule as mutex/acquire.lua: one more than before, and never below the server's clock in µs.
--- `counter`: what fenceCounter() read just before (it also checked there is a fence left to give).
-local function bumpFence(nowUs, counter)
-  local fence = math.max((counter or 0) + 1, nowUs)
-  redis.call('SET', KEYS[2], string.format('%.0f', fence))
-  return fence
-end
-
 local function dequeue(id)
   redis.call('ZREM', KEYS[3], id)
   redis.call('HDEL', KEYS[4], id)
@@ -46,17 +38,16 @@ end
 local function handOff(nowUs, channel)
   local id, ttl, fencing, token = liveHead(math.floor(nowUs / 1000))
   if not id then return false end
-  -- No fence left to give (see fence.lua): announce a plain release; the waiter's next attempt gets the error.
-  local counter
+  -- The fence as mutex/acquire.lua bumps it (fence.lua). None left to give: announce a plain release (nothing
+  -- was written); the waiter's next attempt gets the error.
+  local fence = 0
   if fencing == '1' then
-    local ok, read = pcall(fenceCounter)
+    local ok, bumped = pcall(nextFence, function() return nowUs end)
     if not ok then return false end
-    counter = read
+    fence = bumped
   end
   redis.call('SET', KEYS[1], token, 'PX', ttl)
   dequeue(id)
-  local fence = 0
-  if fencing == '1' then fence = bumpFence(nowUs, counter) end
   publishTo(channel, id,
     'h:' .. id .. ':' .. string.format('%.0f', fence) .. ':' .. string.format('%.0f', nowUs))
   return true

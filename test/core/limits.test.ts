@@ -49,6 +49,27 @@ describe("limits", () => {
     });
   }
 
+  it("fair mode: a release that cannot give the next waiter a fence frees the lock, and the waiter gets the error", async () => {
+    const locks = new LockManager({ nodes: [nodes[0]!.url], fair: true });
+    const name = "limit-hand-off";
+    const keys = mutexKeys("quorumlock:", name);
+    try {
+      const held = await locks.acquire(name);
+      const waiting = locks.acquire(name, { wait: 5_000 }).catch((e) => e as LockUnavailableError);
+      while ((await direct.zcard(keys.queue)) === 0) await new Promise((r) => setTimeout(r, 10));
+      await direct.set(keys.fence, String(MAX));
+      await held.release();
+      assert.equal(await direct.get(keys.lock), null, "not handed off with a fence it could not have");
+      const error = await waiting;
+      assert.equal(error.code, "ERR_LOCK_UNAVAILABLE");
+      assert.match(error.message, /fencing counter .* reached 2\^53 - 1/);
+      assert.equal(await direct.exists(keys.lock, keys.queue, keys.waiters), 0, "nothing left behind");
+      assert.equal(await direct.get(keys.fence), String(MAX));
+    } finally {
+      await locks.close();
+    }
+  });
+
   for (const kind of ["read", "semaphore"] as const) {
     it(`${kind === "read" ? "a read lease" : "a semaphore permit"}: a fence counter at 2^53 - 1 refuses with a clear error and grants nothing`, async () => {
       const locks = new LockManager({ nodes: [nodes[0]!.url], wait: 0 });
