@@ -55,7 +55,10 @@ describe("limits", () => {
     const keys = mutexKeys("quorumlock:", name);
     try {
       const held = await locks.acquire(name);
-      const waiting = locks.acquire(name, { wait: 5_000 }).catch((e) => e as LockUnavailableError);
+      const waiting = locks.acquire(name, { wait: 5_000 }).then(
+        () => assert.fail("acquired with no fence left"),
+        (e: LockUnavailableError) => e,
+      );
       while ((await direct.zcard(keys.queue)) === 0) await new Promise((r) => setTimeout(r, 10));
       await direct.set(keys.fence, String(MAX));
       await held.release();
