@@ -156,6 +156,7 @@ export class LockAdmin {
       prefix: this.#prefix,
       fencing: true,
       track: () => {},
+      serverClock: { offsetUs: undefined, at: 0 },
     };
     const { answered, outcomes } = await releaseMutex(context, keys, token);
     const done = outcomes.filter((o) => o.status === "ok").length;

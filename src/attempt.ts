@@ -42,12 +42,19 @@ export async function settleAttempt(
     const waits = round.verdicts.flatMap((v) =>
       v?.status === "refused" && v.value.retryAfter > 0 ? [v.value.retryAfter] : [],
     );
-    // The waiter's arrival: when the nodes first turned it away (the median of their clocks), the same on every
-    // node it queues on, so that their queues agree on who is first whatever each node's latency to it.
-    if (s.place && s.place.arrival === undefined) {
-      const times = round.verdicts.flatMap((v) => (v?.status === "refused" ? [v.value.now] : []));
+    // The nodes' clock (the median of their replies), which dates the waiter's arrival: the same on every node it
+    // queues on, so that their queues agree on who is first whatever each node's latency to it. Kept, against
+    // the local clock at the middle of the request, so later waiters can date their arrival before asking.
+    const times = round.verdicts.flatMap((v) =>
+      v?.status === "refused" && v.value.now > 0 ? [v.value.now] : [],
+    );
+    if (times.length > 0) {
       times.sort((a, b) => a - b);
-      s.place.arrival = times[Math.floor(times.length / 2)];
+      const median = times[Math.floor(times.length / 2)]!;
+      const now = monotonicNow();
+      ctx.serverClock.offsetUs = median - ((s.start + now) / 2) * 1000;
+      ctx.serverClock.at = now;
+      if (s.place && s.place.arrival === undefined) s.place.arrival = median;
     }
     return s.failed({
       kind: "busy",

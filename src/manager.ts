@@ -91,6 +91,7 @@ export class LockManager {
       prefix: this.#options.prefix,
       fencing: this.#options.fencing,
       track: (work) => this.#track(work),
+      serverClock: { offsetUs: undefined, at: 0 },
     };
     this.#strategy =
       this.#options.wakeup === "poll"

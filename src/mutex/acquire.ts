@@ -1,6 +1,6 @@
 import { randomFillSync } from "node:crypto";
 import { type NodeReply, settleAttempt, undoAttempt } from "../attempt.js";
-import type { LockContext } from "../context.js";
+import { type LockContext, serverNowUs } from "../context.js";
 import type { FenceKeys } from "../fencing/agree.js";
 import type { AttemptResult, Place } from "../primitive.js";
 import { type VoteResult, vote } from "../quorum.js";
@@ -77,11 +77,15 @@ export async function attemptWith(
 ): Promise<AttemptResult> {
   const start = monotonicNow();
   // A waiting call queues, and refreshes its place once it is a third of its lifetime old. A poller is not
-  // queued: a lock kept for it would wait for its next look. On one node the first attempt queues only if it
-  // is refused (the uncontended path writes nothing to the queue, and a contended call needs no second attempt
-  // just to queue). In quorum mode the first attempt goes without a place: the arrival the nodes queue it at
-  // must be the same on each, and is known only from their replies to that attempt.
-  const early = ctx.nodes.length === 1;
+  // queued: a lock kept for it would wait for its next look. The first attempt queues only if it is refused (the
+  // uncontended path writes nothing to the queue, and a contended call needs no second attempt just to queue).
+  // In quorum mode the arrival the nodes queue it at must be the same on each: dated from what the nodes' clocks
+  // said lately (ctx.serverClock); with no fresh estimate, the first attempt goes without a place and the nodes'
+  // replies date the arrival.
+  if (place?.reachable && place.attempts === 0 && ctx.nodes.length > 1) {
+    place.arrival ??= serverNowUs(ctx.serverClock, start);
+  }
+  const early = ctx.nodes.length === 1 || place?.arrival !== undefined;
   const queued = place?.reachable === true && (place.attempts > 0 || early);
   const first = queued && place.attempts === 0;
   const register = queued && (place.registered === undefined || start - place.registered > PLACE_MS / 3);

@@ -3,7 +3,10 @@
 // gap between that attempt and its wait, so a release costs the waiter one more attempt, not two.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Redis } from "ioredis";
 import { LockManager } from "../../src/index.js";
+import { acquire as acquireScript } from "../../src/mutex/scripts.generated.js";
 import { inspector } from "../support/adapters.js";
 import { fresh } from "../support/names.js";
 import { useNodes } from "../support/nodes.js";
@@ -11,6 +14,7 @@ import { SHORT as T } from "../support/timeouts.js";
 
 describe("attempts per contended acquire", () => {
   const one = useNodes(1);
+  const five = useNodes(5);
 
   it("one node: busy, queued, woken, taken: two attempts by the waiter", T, async () => {
     const resource = fresh("attempts");
@@ -41,4 +45,72 @@ describe("attempts per contended acquire", () => {
       await Promise.all([holder.close(), waiter.close()]);
     }
   });
+
+  it(
+    "five nodes: a manager that saw the nodes' clock lately queues in its first busy attempt, at one arrival on every node",
+    T,
+    async () => {
+      const resource = fresh("attempts-5");
+      const urls = five.urls();
+      const holder = new LockManager({ nodes: urls });
+      const counted = countingAcquires(urls);
+      const waiter = new LockManager({ nodes: counted.clients });
+      const admins = urls.map(inspector);
+      const queue = `quorumlock:{${resource}}:waiting`;
+      const queued = async () => {
+        for (const admin of admins) while ((await admin.zcard(queue)) === 0) await sleep(2);
+      };
+      try {
+        // A first round subscribes the waiter's manager to the resource's channel and shows it the nodes' clock.
+        let held = await holder.acquire(resource);
+        let waiting = waiter.acquire(resource, { wait: 5_000 });
+        await queued();
+        await held.release();
+        await (await waiting).release();
+
+        held = await holder.acquire(resource);
+        const before = counted.count;
+        waiting = waiter.acquire(resource, { wait: 5_000 });
+        await queued();
+        const places = await Promise.all(admins.map((a) => a.zrange(queue, 0, -1, "WITHSCORES")));
+        assert.equal(new Set(places.map((p) => p.join(" "))).size, 1, `one place: ${places.join(" | ")}`);
+        assert.equal(counted.count - before, 5, "queued by its first attempt");
+        await held.release();
+        await (await waiting).release();
+        // The busy attempt that queued it, and the one a release woke, on each node.
+        assert.equal(counted.count - before, 10);
+      } finally {
+        for (const admin of admins) admin.disconnect();
+        await Promise.all([holder.close(), waiter.close()]);
+        for (const client of counted.clients) client.disconnect();
+      }
+    },
+  );
 });
+
+/** ioredis clients to inject, counting the mutex acquire scripts sent over the connections a manager makes of them. */
+function countingAcquires(urls: readonly string[]): { readonly clients: Redis[]; readonly count: number } {
+  let count = 0;
+  const clients = urls.map((url) => {
+    const client = new Redis(url);
+    client.on("error", () => {});
+    const duplicate = client.duplicate.bind(client);
+    client.duplicate = (override) => {
+      const copy = duplicate(override);
+      const call = copy.call.bind(copy) as (command: string, ...args: unknown[]) => Promise<unknown>;
+      const counting = (command: string, ...args: unknown[]) => {
+        if (command.toUpperCase() === "EVALSHA" && args[0] === acquireScript.sha1) count++;
+        return call(command, ...args);
+      };
+      (copy as unknown as { call: typeof counting }).call = counting;
+      return copy;
+    };
+    return client;
+  });
+  return {
+    clients,
+    get count() {
+      return count;
+    },
+  };
+}
