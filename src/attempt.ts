@@ -5,6 +5,7 @@ import type { LockContext } from "./context.js";
 import { agreeOnFence, type FenceKeys, type GrantedFence } from "./fencing/agree.js";
 import type { AttemptResult, Place } from "./primitive.js";
 import type { VoteResult } from "./quorum.js";
+import type { Abortable } from "./signals.js";
 import { monotonicNow, validityLeft } from "./validity.js";
 
 /** One node's reply: granted (its fence), or refused (when to look again, in ms, and its clock in µs). */
@@ -22,7 +23,7 @@ export interface Settling {
   readonly ttl: number;
   /** Monotonic instant the attempt began. */
   readonly start: number;
-  readonly signal: AbortSignal | undefined;
+  readonly signal: Abortable | undefined;
   readonly place: Place | undefined;
   /** Undoes the attempt wherever it may hold (the primitive's cleanup), then gives `outcome` back. */
   failed(outcome: Failure): Promise<AttemptResult>;

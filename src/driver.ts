@@ -1,10 +1,10 @@
 // The acquisition driver: what every primitive's acquire shares. It owns the deadline, the abort (translated
 // once, here), the split-vote pause, the waiter's place and wake-ups, and leaving nothing behind; the primitive
 // owns one attempt (primitive.ts).
-import { setTimeout as sleep } from "node:timers/promises";
 import type { LockContext } from "./context.js";
 import { LockAbortedError, LockUnavailableError } from "./errors.js";
 import type { Acquired, AttemptResult, Busy, Place, Primitive, PrimitiveKeys } from "./primitive.js";
+import { type Abortable, pause } from "./signals.js";
 import { monotonicNow } from "./validity.js";
 import type { WaitStrategy } from "./waiting/strategy.js";
 
@@ -12,7 +12,8 @@ export interface DriveOptions {
   readonly ttl: number;
   /** How long to wait for a busy lock, in ms (0: one attempt). */
   readonly wait: number;
-  readonly signal: AbortSignal | undefined;
+  /** The caller's signal and the manager's close(), as one. */
+  readonly signal: Abortable | undefined;
 }
 
 /** The lease's makings, or the last busy attempt once `wait` ran out. `place`: the waiter's, if it had one. */
@@ -69,8 +70,8 @@ export async function drive<K extends PrimitiveKeys>(
       if (last.split) {
         // Contenders that raced in step split the vote, and each one's cleanup wakes the next waiter at once:
         // they would race in step again. A random pause, on the scale of the attempt just made, sets them apart.
-        const pause = Math.random() * Math.max(2, monotonicNow() - tried);
-        await sleep(Math.min(pause, deadline - monotonicNow()), undefined, { signal });
+        const split = Math.random() * Math.max(2, monotonicNow() - tried);
+        await pause(Math.min(split, deadline - monotonicNow()), signal);
         continue;
       }
       // A first attempt that left the waiter unqueued (in quorum mode it goes without a place) is followed at

@@ -23,7 +23,7 @@ import type { Primitive, PrimitiveKeys } from "./primitive.js";
 import { checkedNodes } from "./quarantine.js";
 import { ReadWriteLock } from "./rwlock/index.js";
 import { checkSemaphoreOptions, Semaphore, type SemaphoreOptions } from "./semaphore/handle.js";
-import { SignalFanout } from "./signals.js";
+import { Cancel, SignalFanout } from "./signals.js";
 import { monotonicNow, quorumOf } from "./validity.js";
 import { PollStrategy } from "./waiting/poll.js";
 import { PubSubStrategy } from "./waiting/pubsub.js";
@@ -74,10 +74,10 @@ export class LockManager {
   readonly #leases = new Set<Lease>();
   readonly #background = new Set<Promise<unknown>>();
   /**
-   * One controller per acquisition in progress, aborted by `close()`. Not one shared signal: an EventTarget
+   * One cancellation per acquisition in progress, aborted by `close()`. Not one shared signal: an EventTarget
    * walks its listener list on every add and remove, so thousands of waiters on one signal cost O(n²).
    */
-  readonly #pending = new Map<AbortController, Promise<unknown>>();
+  readonly #pending = new Map<Cancel, Promise<unknown>>();
   readonly #signals = new SignalFanout();
   #closed: Promise<void> | undefined;
 
@@ -178,7 +178,7 @@ export class LockManager {
    */
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      for (const controller of this.#pending.keys()) controller.abort(new LockManagerClosedError());
+      for (const cancel of this.#pending.keys()) cancel.abort(new LockManagerClosedError());
       await Promise.allSettled([...this.#pending.values()]);
       await Promise.allSettled([...this.#leases].map((lease) => lease.release()));
       await Promise.allSettled([...this.#background]);
@@ -220,19 +220,20 @@ export class LockManager {
     const token = newToken();
     const context = quorum === this.#context.quorum ? this.#context : { ...this.#context, quorum };
     const began = monotonicNow();
-    // The caller's signal and close() both abort this controller.
-    const closing = new AbortController();
+    // The caller's signal and close() both abort this call.
+    const closing = new Cancel();
     const unlink = this.#signals.link(call.signal, closing);
     const pending = drive(context, this.#strategy, primitive, resource, keys, token, {
-      ...call,
-      signal: closing.signal,
+      ttl: call.ttl,
+      wait: call.wait,
+      signal: closing,
     });
     this.#pending.set(closing, pending);
     let result: Driven;
     try {
       result = await pending;
     } catch (error) {
-      if (closing.signal.aborted && !call.signal?.aborted) throw new LockManagerClosedError();
+      if (closing.aborted && !call.signal?.aborted) throw new LockManagerClosedError();
       throw error;
     } finally {
       this.#pending.delete(closing);

@@ -5,6 +5,7 @@
 import type { LockContext } from "./context.js";
 import type { NodeOutcome } from "./errors.js";
 import type { ExtendResult } from "./lease.js";
+import type { Abortable } from "./signals.js";
 
 export interface PrimitiveKeys {
   /** The pub/sub channel releases are announced on: wake-ups addressed to a waiter id (a channel, not a key). */
@@ -76,7 +77,7 @@ export interface Primitive<K extends PrimitiveKeys = PrimitiveKeys> {
     keys: K,
     token: string,
     ttl: number,
-    signal: AbortSignal | undefined,
+    signal: Abortable | undefined,
     place: Place | undefined,
   ): Promise<AttemptResult>;
   /**

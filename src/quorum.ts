@@ -3,6 +3,7 @@
 import type { RedisConnection } from "./clients/connection.js";
 import type { NodeOutcome } from "./errors.js";
 import { emit } from "./events.js";
+import type { Abortable } from "./signals.js";
 
 export type Verdict<T> = { readonly status: "ok" | "refused"; readonly value: T };
 
@@ -14,7 +15,7 @@ export interface VoteOptions {
   /** Wait for every node (up to its timeout) instead of settling as soon as the outcome is known. */
   readonly waitForAll?: boolean;
   /** Aborting rejects the vote at once with the signal's reason; requests still in flight are abandoned. */
-  readonly signal?: AbortSignal | undefined;
+  readonly signal?: Abortable | undefined;
   /** What is being voted on, for `quorumlock:node-error` events. */
   readonly about?: { readonly operation: string; readonly key: string };
   /**
@@ -78,6 +79,7 @@ export function vote<T>(
   let ok = 0;
   let notOk = 0;
   let decided = false;
+  let unlisten: (() => void) | undefined;
   let resolveResult!: (r: VoteResult<T>) => void;
   let rejectResult!: (e: unknown) => void;
   const result = new Promise<VoteResult<T>>((res, rej) => {
@@ -130,7 +132,7 @@ export function vote<T>(
     const known = ok >= options.quorum || notOk > n - options.quorum;
     if (pending === 0 || (known && !options.waitForAll)) {
       decided = true;
-      options.signal?.removeEventListener("abort", onAbort);
+      unlisten?.();
       resolveResult(snapshot());
     }
   };
@@ -168,7 +170,7 @@ export function vote<T>(
   }
 
   if (options.signal?.aborted) onAbort();
-  else options.signal?.addEventListener("abort", onAbort, { once: true });
+  else unlisten = options.signal?.onAbort(onAbort);
   return { result, abandon, done };
 }
 

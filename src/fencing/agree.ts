@@ -4,6 +4,7 @@
 import type { LockContext } from "../context.js";
 import { vote } from "../quorum.js";
 import { runScript } from "../script.js";
+import type { Abortable } from "../signals.js";
 import { monotonicNow, validityLeft } from "../validity.js";
 import { fenceSync } from "./scripts.generated.js";
 
@@ -36,7 +37,7 @@ export async function agreeOnFence(
   ttl: number,
   start: number,
   granted: readonly GrantedFence[],
-  signal: AbortSignal | undefined,
+  signal: Abortable | undefined,
 ): Promise<FenceOutcome> {
   let value = Math.max(...granted.map((v) => v.fence));
   // That the other granting nodes have no counter either proves nothing (they may never have seen the
@@ -73,7 +74,7 @@ async function syncFence(
   token: string,
   fence: number,
   timeout: number,
-  signal: AbortSignal | undefined,
+  signal: Abortable | undefined,
   everyNode: boolean,
 ): Promise<{ granted: boolean; above: number; refused: number }> {
   const { result, abandon } = vote<number>(

@@ -5,6 +5,7 @@ import type { FenceKeys } from "../fencing/agree.js";
 import type { AttemptResult, Place } from "../primitive.js";
 import { type VoteResult, vote } from "../quorum.js";
 import { type LuaScript, runScript } from "../script.js";
+import type { Abortable } from "../signals.js";
 import { monotonicNow } from "../validity.js";
 import type { MutexKeys } from "./keys.js";
 import { releaseMutex } from "./release.js";
@@ -50,7 +51,7 @@ export function attemptMutex(
   keys: MutexKeys,
   token: string,
   ttl: number,
-  signal: AbortSignal | undefined,
+  signal: Abortable | undefined,
   place: Place | undefined,
 ): Promise<AttemptResult> {
   const spec: AttemptSpec = {
@@ -72,7 +73,7 @@ export async function attemptWith(
   spec: AttemptSpec,
   token: string,
   ttl: number,
-  signal: AbortSignal | undefined,
+  signal: Abortable | undefined,
   place: Place | undefined,
 ): Promise<AttemptResult> {
   const start = monotonicNow();

@@ -5,6 +5,7 @@ import { PLACE_MS } from "../mutex/acquire.js";
 import type { AttemptResult, Place } from "../primitive.js";
 import { type VoteResult, vote } from "../quorum.js";
 import { runScript } from "../script.js";
+import type { Abortable } from "../signals.js";
 import { monotonicNow } from "../validity.js";
 import type { SemaphoreKeys } from "./keys.js";
 import { releaseSemaphore } from "./release.js";
@@ -31,7 +32,7 @@ export async function attemptSemaphore(
   request: PermitRequest,
   token: string,
   ttl: number,
-  signal: AbortSignal | undefined,
+  signal: Abortable | undefined,
   place: Place | undefined,
 ): Promise<AttemptResult> {
   const start = monotonicNow();

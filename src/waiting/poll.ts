@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from "node:timers/promises";
+import { pause } from "../signals.js";
 import { monotonicNow } from "../validity.js";
 import { type Waiter, type WaitStrategy, waiterIds } from "./strategy.js";
 
@@ -22,8 +22,8 @@ export class PollStrategy implements WaitStrategy {
       async next(retryAfter, deadline, signal) {
         const jittered = interval * (0.5 + Math.random());
         const delay = Math.min(jittered, retryAfter ?? jittered, deadline - monotonicNow());
-        if (delay > 0) await sleep(delay, undefined, { signal });
-        else signal?.throwIfAborted();
+        if (delay > 0) await pause(delay, signal);
+        else if (signal?.aborted) throw signal.reason;
         return undefined; // whatever was handed over is found by the next attempt
       },
       listening: false,

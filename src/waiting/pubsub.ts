@@ -1,4 +1,5 @@
 import type { RedisConnection, Subscriber } from "../clients/connection.js";
+import type { Abortable } from "../signals.js";
 import { monotonicNow } from "../validity.js";
 import { type Waiter, type WaitStrategy, waiterIds } from "./strategy.js";
 
@@ -222,28 +223,27 @@ function take(slot: Slot): string | undefined {
 }
 
 /** Sleeps until the slot is woken, `ms` passes, or `signal` aborts (rejecting with its reason). */
-function park(slot: Slot, ms: number, signal: AbortSignal | undefined): Promise<void> {
+function park(slot: Slot, ms: number, signal: Abortable | undefined): Promise<void> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
-    const finish = (error?: unknown) => {
+    const finish = (aborted: boolean) => {
       clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
+      unlisten?.();
       slot.wake = undefined;
-      if (error === undefined) resolve();
-      else reject(error);
+      if (aborted) reject(signal?.reason);
+      else resolve();
     };
-    const onAbort = () => finish(signal?.reason);
-    const timer = setTimeout(finish, Math.max(0, ms));
-    if (signal?.aborted) return finish(signal.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    slot.wake = () => finish();
+    const timer = setTimeout(() => finish(false), Math.max(0, ms));
+    const unlisten = signal?.onAbort(() => finish(true));
+    slot.wake = () => finish(false);
   });
 }
 
 /** `work`'s value, or 0 once `ms` passed; rejects with the signal's reason when it aborts. */
-async function bounded(work: Promise<number>, ms: number, signal: AbortSignal | undefined): Promise<number> {
-  signal?.throwIfAborted();
+async function bounded(work: Promise<number>, ms: number, signal: Abortable | undefined): Promise<number> {
+  if (signal?.aborted) throw signal.reason;
   let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
+  let unlisten: (() => void) | undefined;
   try {
     return await Promise.race([
       work,
@@ -251,13 +251,12 @@ async function bounded(work: Promise<number>, ms: number, signal: AbortSignal | 
         timer = setTimeout(() => resolve(0), Math.max(0, ms));
       }),
       new Promise<number>((_, reject) => {
-        onAbort = () => reject(signal?.reason);
-        signal?.addEventListener("abort", onAbort, { once: true });
+        unlisten = signal?.onAbort(() => reject(signal.reason));
       }),
     ]);
   } finally {
     clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener("abort", onAbort);
+    unlisten?.();
   }
 }
 

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { Abortable } from "../signals.js";
 
 /**
  * How a waiter learns that a busy lock may be free. The driver begins a waiter before its first attempt, so a
@@ -29,7 +30,7 @@ export interface Waiter {
   next(
     retryAfter: number | undefined,
     deadline: number,
-    signal: AbortSignal | undefined,
+    signal: Abortable | undefined,
   ): Promise<string | undefined>;
   /**
    * Whether wake-ups addressed to this waiter reach it already (its channel is subscribed). Until then, `next`
