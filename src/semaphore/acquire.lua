@@ -3,7 +3,7 @@
   ahead of the caller (every waiter, for a caller without a place), plus its own, within the limit. So nobody
   takes permits that a waiter ahead of it still needs: a waiter wanting many is never starved by newcomers
   wanting few. A waiter also queues (or refreshes its place) here, at the arrival it brings (the same on every
-  node, so the nodes' queues agree). Granted, it stays queued (skipped, as its token holds) until its call drops
+  node, so the nodes' queues agree); a call's first attempt only where the permits are refused. Granted, it stays queued (skipped, as its token holds) until its call drops
   the place, so that undoing a split vote's grant leaves the queue as it was. Expired holders are dropped first.
   The fencing counter is bumped as in mutex/acquire.lua (a missing one starts at the server's clock in µs).
 
@@ -20,6 +20,8 @@
   ARGV[6] the waiter's id, or "" for an attempt without a place (a call's first, or tryAcquire)
   ARGV[7] how long the waiter's place lasts without a refresh, in ms; "0": do not (re)register now
   ARGV[8] the waiter's arrival (µs, as the nodes' clocks told it), or "" for this node's time
+  ARGV[9] "1" to (re)register only when the permits are not granted (a call's first attempt: the uncontended
+          path writes no queue entry), "0" to register win or lose
 
   Errors (writing nothing) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
   Returns {1, fence, 1 if the counter existed before (0: a new resource, or a node that lost its data)} when
@@ -42,7 +44,8 @@ if used > 0 then
   if held and held ~= limit then return {2, held} end
 end
 
-if ARGV[7] ~= '0' then
+local function register()
+  if ARGV[7] == '0' then return end
   local lifetime = tonumber(ARGV[7])
   redis.call('ZADD', KEYS[4], 'NX', ARGV[8] ~= '' and ARGV[8] or string.format('%.0f', nowUs), id)
   redis.call('HSET', KEYS[5], id, string.format('%.0f', nowMs + lifetime) .. ':' .. wanted .. ':' .. token)
@@ -50,6 +53,7 @@ if ARGV[7] ~= '0' then
   redis.call('PEXPIRE', KEYS[4], lifetime)
   redis.call('PEXPIRE', KEYS[5], lifetime)
 end
+if ARGV[9] ~= '1' then register() end
 
 -- Permits that the live waiters ahead of the caller want; counting stops once the caller cannot fit anyway.
 local room = limit - used - wanted
@@ -63,6 +67,7 @@ if room >= 0 then
 end
 -- A grant of this token that is still here (an earlier attempt of the call, its undo on its way) is not doubled.
 if room < 0 or ahead > room or (used > 0 and redis.call('ZSCORE', KEYS[1], token)) then
+  if ARGV[9] == '1' then register() end
   local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
   return {0, first and (tonumber(first) - nowMs) or -1, nowUs}
 end

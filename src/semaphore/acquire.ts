@@ -1,5 +1,5 @@
 import { type NodeReply, settleAttempt, undoAttempt } from "../attempt.js";
-import type { LockContext } from "../context.js";
+import { type LockContext, serverNowUs } from "../context.js";
 import { SemaphoreLimitError } from "../errors.js";
 import { PLACE_MS } from "../mutex/acquire.js";
 import type { AttemptResult, Place } from "../primitive.js";
@@ -36,9 +36,16 @@ export async function attemptSemaphore(
   place: Place | undefined,
 ): Promise<AttemptResult> {
   const start = monotonicNow();
-  // A call's first attempt goes without a place (the uncontended path); later ones queue, pollers too: a
-  // waiter that wants many permits is protected by its place, not by being woken.
-  const queued = place !== undefined && place.attempts > 0;
+  // A waiting call queues, pollers too: a waiter that wants many permits is protected by its place, not by being
+  // woken. Its first attempt queues only where the permits are refused (the uncontended path writes nothing to
+  // the queue). In quorum mode that needs an arrival the same on every node, dated from the nodes' clocks as the
+  // manager saw them lately (see mutex/acquire.ts); without one, the first attempt goes without a place.
+  if (place && place.attempts === 0 && ctx.nodes.length > 1) {
+    place.arrival ??= serverNowUs(ctx.serverClock, start);
+  }
+  const early = ctx.nodes.length === 1 || place?.arrival !== undefined;
+  const queued = place !== undefined && (place.attempts > 0 || early);
+  const first = queued && place.attempts === 0;
   const register = queued && (place.registered === undefined || start - place.registered > PLACE_MS / 3);
   if (register) place.registered = start;
   const args = [
@@ -50,6 +57,7 @@ export async function attemptSemaphore(
     queued ? place.id : "",
     register ? PLACE_MS : 0,
     place?.arrival ?? "",
+    first ? "1" : "0",
   ];
   const { result, abandon, done } = vote<AcquireReply>(
     ctx.nodes,
@@ -93,6 +101,9 @@ export async function attemptSemaphore(
     await undoAttempt(ctx, round, outcome.kind !== "busy", release);
     return outcome;
   };
+
+  // A first attempt that every node granted queued nowhere: nothing to drop.
+  if (first && round.outcomes.every((o) => o.status === "ok")) place.registered = undefined;
 
   const clash = round.verdicts.find((v) => v?.value.heldLimit !== undefined)?.value.heldLimit;
   if (clash !== undefined) {

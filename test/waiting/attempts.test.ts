@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { LockManager } from "../../src/index.js";
 import { acquire as acquireScript } from "../../src/mutex/scripts.generated.js";
+import { acquire as semaphoreScript } from "../../src/semaphore/scripts.generated.js";
 import { inspector } from "../support/adapters.js";
 import { fresh } from "../support/names.js";
 import { useNodes } from "../support/nodes.js";
@@ -86,10 +87,51 @@ describe("attempts per contended acquire", () => {
       }
     },
   );
+  for (const count of [1, 5] as const) {
+    it(
+      `semaphore, ${count} node(s): a waiter queues in its first busy attempt and takes the permit in the next`,
+      T,
+      async () => {
+        const name = fresh(`attempts-semaphore-${count}`);
+        const urls = (count === 1 ? one : five).urls();
+        const holder = new LockManager({ nodes: urls });
+        const counted = countingAcquires(urls, semaphoreScript.sha1);
+        const waiter = new LockManager({ nodes: counted.clients });
+        const admins = urls.map(inspector);
+        const queue = `quorumlock:{${name}}:semaphore:waiting`;
+        const queued = async () => {
+          for (const admin of admins) while ((await admin.zcard(queue)) === 0) await sleep(2);
+        };
+        try {
+          // A first round subscribes the waiter's manager and (on five nodes) shows it the nodes' clock.
+          for (const round of ["warm", "counted"]) {
+            const held = await holder.semaphore(name, { limit: 1 }).acquire();
+            const before = counted.count;
+            const waiting = waiter.semaphore(name, { limit: 1 }).acquire({ wait: 5_000 });
+            await queued();
+            if (round === "counted")
+              assert.equal(counted.count - before, count, "queued by its first attempt");
+            await held.release();
+            await (await waiting).release();
+            if (round === "counted")
+              assert.equal(counted.count - before, 2 * count, "then woken and granted");
+            for (const admin of admins) while ((await admin.zcard(queue)) > 0) await sleep(2);
+          }
+        } finally {
+          for (const admin of admins) admin.disconnect();
+          await Promise.all([holder.close(), waiter.close()]);
+          for (const client of counted.clients) client.disconnect();
+        }
+      },
+    );
+  }
 });
 
 /** ioredis clients to inject, counting the mutex acquire scripts sent over the connections a manager makes of them. */
-function countingAcquires(urls: readonly string[]): { readonly clients: Redis[]; readonly count: number } {
+function countingAcquires(
+  urls: readonly string[],
+  sha1: string = acquireScript.sha1,
+): { readonly clients: Redis[]; readonly count: number } {
   let count = 0;
   const clients = urls.map((url) => {
     const client = new Redis(url);
@@ -99,7 +141,7 @@ function countingAcquires(urls: readonly string[]): { readonly clients: Redis[];
       const copy = duplicate(override);
       const call = copy.call.bind(copy) as (command: string, ...args: unknown[]) => Promise<unknown>;
       const counting = (command: string, ...args: unknown[]) => {
-        if (command.toUpperCase() === "EVALSHA" && args[0] === acquireScript.sha1) count++;
+        if (command.toUpperCase() === "EVALSHA" && args[0] === sha1) count++;
         return call(command, ...args);
       };
       (copy as unknown as { call: typeof counting }).call = counting;
