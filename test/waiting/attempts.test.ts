@@ -69,7 +69,12 @@ describe("attempts per contended acquire", () => {
         await held.release();
         await (await waiting).release();
 
+        // Votes settle on a quorum: a release may reach the last nodes later, and an acquire sent before it would
+        // be refused there. So the counted round starts from a lock free on every node, held on every node.
+        const lock = `quorumlock:{${resource}}`;
+        for (const admin of admins) while ((await admin.exists(lock)) === 1) await sleep(2);
         held = await holder.acquire(resource);
+        for (const admin of admins) while ((await admin.get(lock)) !== held.token) await sleep(2);
         const before = counted.count;
         waiting = waiter.acquire(resource, { wait: 5_000 });
         await queued();
@@ -99,13 +104,19 @@ describe("attempts per contended acquire", () => {
         const waiter = new LockManager({ nodes: counted.clients });
         const admins = urls.map(inspector);
         const queue = `quorumlock:{${name}}:semaphore:waiting`;
+        const holders = `quorumlock:{${name}}:semaphore`;
         const queued = async () => {
           for (const admin of admins) while ((await admin.zcard(queue)) === 0) await sleep(2);
         };
         try {
           // A first round subscribes the waiter's manager and (on five nodes) shows it the nodes' clock.
           for (const round of ["warm", "counted"]) {
+            // Every node free, then held on every node (see the mutex test above).
+            for (const admin of admins) while ((await admin.exists(holders)) === 1) await sleep(2);
             const held = await holder.semaphore(name, { limit: 1 }).acquire();
+            for (const admin of admins) {
+              while ((await admin.zscore(holders, held.token)) === null) await sleep(2);
+            }
             const before = counted.count;
             const waiting = waiter.semaphore(name, { limit: 1 }).acquire({ wait: 5_000 });
             await queued();
