@@ -74,9 +74,10 @@ export async function drive<K extends PrimitiveKeys>(
         await pause(Math.min(split, deadline - monotonicNow()), signal);
         continue;
       }
-      // A first attempt that left the waiter unqueued (in quorum mode it goes without a place) is followed at
-      // once by one that queues it, if the waiter listens already: until then no release would wake it. (One
-      // that does not listen yet gets that attempt from `next`, as soon as it does.)
+      // A first attempt that left the waiter unqueued (in quorum mode when its manager had no fresh estimate of
+      // the nodes' clocks to date the arrival) is followed at once by one that queues it, if the waiter listens
+      // already: until then no release would wake it. (One that does not listen yet gets that attempt from
+      // `next`, as soon as it does.)
       if (place!.attempts === 1 && place!.registered === undefined && waiter.listening) continue;
       const message = await waiter.next(last.retryAfter, deadline, signal);
       const handed = message === undefined ? undefined : primitive.claim?.(ctx, message, ttl, last);
