@@ -56,6 +56,8 @@ function releaseRead(
     keys.readers,
     keys.readWaiting,
     keys.readHeartbeats,
+    keys.queue,
+    keys.waiters,
   ];
   return releaseWith(ctx, release, scriptKeys, { lock: keys.readers, channel: keys.channel }, token, options);
 }

@@ -1,7 +1,8 @@
 --[[
   Ends a reader's hold (compare-and-remove its token), and when it was the last live reader wakes the first
   live waiting writer alone (keeping the lock for it, "r:" + its id, once it has waited longer than ARGV[4], as
-  mutex/release.lua does), or, with no writer waiting, every live waiting reader. Also how a waiting reader
+  mutex/release.lua does), else the first live fair-mode writer of the same name (its next attempt takes the free
+  lock), or, with no writer waiting, every live waiting reader. Also how a waiting reader
   leaves its queue (ARGV[5]). Places not refreshed in time (crashed waiters) are dropped on the way.
 
   KEYS[1] the lock key (the write side)
@@ -10,6 +11,8 @@
   KEYS[4] the readers (sorted set: token -> expiry, server ms)
   KEYS[5] the readers' waiting queue (sorted set: waiter id -> first arrival, server µs)
   KEYS[6] the waiting readers' heartbeats (hash: waiter id -> place expires at, server ms)
+  KEYS[7] fair mode's queue of writers (sorted set: waiter id -> arrival, server µs)
+  KEYS[8] fair mode's waiters (hash: waiter id -> "<expires ms>:<ttl>:<fencing>:<token>")
   ARGV[1] the reader's token
   ARGV[2] the lock's channel (a waiter's manager listens on it suffixed with its tag: lua-shared/publish.lua)
   ARGV[3] how long a lock kept for a writer stays kept, in ms ("0": keep it for nobody, as when a failed
@@ -43,6 +46,17 @@ if writer then
   end
   publishTo(ARGV[2], writer, 'w:' .. writer .. ':' .. ARGV[6])
   return 1
+end
+
+-- A fair-mode writer (acquire with `fair: true`) waits in fair mode's own queue, and its acquire takes a free lock
+-- only when it is that queue's head: wake the live head. (Fair mode drops its own dead entries.)
+local fair = redis.call('ZRANGE', KEYS[7], 0, 0)[1]
+if fair then
+  local expires = tonumber(string.match(redis.call('HGET', KEYS[8], fair) or '', '^(%d+):'))
+  if expires and expires > nowMs then
+    publishTo(ARGV[2], fair, 'w:' .. fair .. ':' .. ARGV[6])
+    return 1
+  end
 end
 
 -- No writer waits: readers kept out by one that has since gone may all come.

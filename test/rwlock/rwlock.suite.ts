@@ -184,6 +184,29 @@ export function readWriteSuite(adapter: Adapter, nodeCount: number): void {
       await lease.release();
     });
 
+    if (nodeCount === 1) {
+      it(
+        "the last reader's release wakes a fair-mode writer of the same name, before its 0.5 s look",
+        T,
+        async () => {
+          const locks = await manager();
+          const name = fresh("wake-fair");
+          const reader = await locks.readWrite(name).read({ ttl: 10_000 });
+          const writer = locks.acquire(name, { fair: true, wait: 5_000 });
+          await sleep(150); // queued, and parked until it looks again 0.5 s after its last attempt
+          const released = performance.now();
+          await reader.release();
+          const lease = await writer;
+          const waited = performance.now() - released;
+          assert.ok(
+            waited < 250,
+            `the fair writer got in ${Math.round(waited)} ms after the last reader left`,
+          );
+          await lease.release();
+        },
+      );
+    }
+
     it("a waiting writer that gives up lets in at once the readers it kept out", T, async () => {
       const locks = await manager();
       const rw = locks.readWrite(fresh("give-up"));
