@@ -1,7 +1,7 @@
 // What every primitive's attempt does with its vote once the nodes answered: too few answered (unavailable), busy
 // (when to look again, and the waiter's arrival), or a lease (the fence agreed, validity left). The primitive owns
 // its request, its scripts and its cleanup.
-import type { LockContext } from "./context.js";
+import { type LockContext, serverNowUs } from "./context.js";
 import { agreeOnFence, type FenceKeys, type GrantedFence } from "./fencing/agree.js";
 import type { AttemptResult, Place } from "./primitive.js";
 import type { VoteResult } from "./quorum.js";
@@ -16,6 +16,47 @@ export interface NodeReply extends GrantedFence {
 
 export type Failure = Exclude<AttemptResult, { kind: "acquired" }>;
 
+/**
+ * How long a waiter's place lasts without a refresh. A waiting call attempts at least once a second (a wake-up, or
+ * the re-check in case one was lost), and refreshes its place at most every third of this: a crashed waiter is
+ * skipped within this time, and the whole queue goes with its last place.
+ */
+export const PLACE_MS = 3_000;
+
+/**
+ * What one attempt does with the waiter's place: carry it (`queued`), only where it is refused (`first`: the
+ * call's first attempt, so the uncontended path writes nothing to the queue and a contended call needs no second
+ * attempt just to queue), and (re)register it (`register`: once it is a third of its lifetime old).
+ */
+export interface Queueing {
+  readonly queued: boolean;
+  readonly first: boolean;
+  readonly register: boolean;
+}
+
+const UNQUEUED: Queueing = { queued: false, first: false, register: false };
+
+/**
+ * Decides {@link Queueing} for an attempt that begins at `start`; `canQueue`: the primitive queues this waiter
+ * (the mutex does not queue pollers: a lock kept for one would wait for its next look). In quorum mode the arrival
+ * the nodes queue a waiter at must be the same on each: dated from what the nodes' clocks said lately
+ * (ctx.serverClock); with no fresh estimate, the first attempt goes without a place and the nodes' replies date it.
+ */
+export function queueing(
+  ctx: LockContext,
+  place: Place | undefined,
+  canQueue: boolean,
+  start: number,
+): Queueing {
+  if (!place || !canQueue) return UNQUEUED;
+  if (place.attempts === 0 && ctx.nodes.length > 1) place.arrival ??= serverNowUs(ctx.serverClock, start);
+  const queued = place.attempts > 0 || ctx.nodes.length === 1 || place.arrival !== undefined;
+  const first = queued && place.attempts === 0;
+  const register = queued && (place.registered === undefined || start - place.registered > PLACE_MS / 3);
+  if (register) place.registered = start;
+  return { queued, first, register };
+}
+
 export interface Settling {
   /** Where the lease is held, for the fence agreement. */
   readonly holder: FenceKeys;
@@ -25,6 +66,8 @@ export interface Settling {
   readonly start: number;
   readonly signal: Abortable | undefined;
   readonly place: Place | undefined;
+  /** The attempt queued the waiter only where it was refused (see {@link Queueing}). */
+  readonly first: boolean;
   /** Undoes the attempt wherever it may hold (the primitive's cleanup), then gives `outcome` back. */
   failed(outcome: Failure): Promise<AttemptResult>;
   /** Stops waiting for nodes still answering, once the lease is made. */
@@ -37,6 +80,8 @@ export async function settleAttempt(
   s: Settling,
 ): Promise<AttemptResult> {
   const { outcomes } = round;
+  // A first attempt that every node granted queued nowhere: nothing to drop when the lease ends.
+  if (s.first && s.place && outcomes.every((o) => o.status === "ok")) s.place.registered = undefined;
   if (!round.granted) {
     const errors = outcomes.filter((o) => o.status === "error" || o.status === "timeout").length;
     if (errors > ctx.nodes.length - ctx.quorum) return s.failed({ kind: "unavailable", outcomes });

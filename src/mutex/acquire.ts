@@ -1,6 +1,6 @@
 import { randomFillSync } from "node:crypto";
-import { type NodeReply, settleAttempt, undoAttempt } from "../attempt.js";
-import { type LockContext, serverNowUs } from "../context.js";
+import { type NodeReply, PLACE_MS, queueing, settleAttempt, undoAttempt } from "../attempt.js";
+import type { LockContext } from "../context.js";
 import type { FenceKeys } from "../fencing/agree.js";
 import type { AttemptResult, Place } from "../primitive.js";
 import { type VoteResult, vote } from "../quorum.js";
@@ -25,13 +25,6 @@ export function newToken(): string {
   used += TOKEN_BYTES;
   return pool.toString("base64url", used - TOKEN_BYTES, used);
 }
-
-/**
- * How long a waiter's place lasts without a refresh. A waiting call attempts at least once a second (a wake-up, or
- * the re-check in case one was lost), and refreshes its place at most every third of this: a crashed waiter is
- * skipped within this time, and the whole queue goes with its last place.
- */
-export const PLACE_MS = 3_000;
 
 /**
  * What one attempt runs: an acquire script with the mutex's arguments and replies (the mutex's, or a read-write
@@ -77,25 +70,13 @@ export async function attemptWith(
   place: Place | undefined,
 ): Promise<AttemptResult> {
   const start = monotonicNow();
-  // A waiting call queues, and refreshes its place once it is a third of its lifetime old. A poller is not
-  // queued: a lock kept for it would wait for its next look. The first attempt queues only if it is refused (the
-  // uncontended path writes nothing to the queue, and a contended call needs no second attempt just to queue).
-  // In quorum mode the arrival the nodes queue it at must be the same on each: dated from what the nodes' clocks
-  // said lately (ctx.serverClock); with no fresh estimate, the first attempt goes without a place and the nodes'
-  // replies date the arrival.
-  if (place?.reachable && place.attempts === 0 && ctx.nodes.length > 1) {
-    place.arrival ??= serverNowUs(ctx.serverClock, start);
-  }
-  const early = ctx.nodes.length === 1 || place?.arrival !== undefined;
-  const queued = place?.reachable === true && (place.attempts > 0 || early);
-  const first = queued && place.attempts === 0;
-  const register = queued && (place.registered === undefined || start - place.registered > PLACE_MS / 3);
-  if (register) place.registered = start;
+  // A poller is not queued: a lock kept for it would wait for its next look.
+  const { queued, first, register } = queueing(ctx, place, place?.reachable === true, start);
   const args = [
     token,
     ttl,
     ctx.fencing ? "1" : "0",
-    queued ? place.id : "",
+    queued ? place!.id : "",
     register ? PLACE_MS : 0,
     place?.arrival ?? "",
     first ? "1" : "0",
@@ -138,9 +119,6 @@ export async function attemptWith(
     throw reason;
   }
 
-  // A first attempt that every node granted queued nowhere: nothing to drop when the lease ends.
-  if (first && round.outcomes.every((o) => o.status === "ok")) place.registered = undefined;
-
   return settleAttempt(ctx, round, {
     holder: spec.holder,
     token,
@@ -148,6 +126,7 @@ export async function attemptWith(
     start,
     signal,
     place,
+    first,
     abandon,
     async failed(outcome) {
       abandon();

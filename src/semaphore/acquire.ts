@@ -1,7 +1,6 @@
-import { type NodeReply, settleAttempt, undoAttempt } from "../attempt.js";
-import { type LockContext, serverNowUs } from "../context.js";
+import { type NodeReply, PLACE_MS, queueing, settleAttempt, undoAttempt } from "../attempt.js";
+import type { LockContext } from "../context.js";
 import { SemaphoreLimitError } from "../errors.js";
-import { PLACE_MS } from "../mutex/acquire.js";
 import type { AttemptResult, Place } from "../primitive.js";
 import { type VoteResult, vote } from "../quorum.js";
 import { runScript } from "../script.js";
@@ -36,25 +35,15 @@ export async function attemptSemaphore(
   place: Place | undefined,
 ): Promise<AttemptResult> {
   const start = monotonicNow();
-  // A waiting call queues, pollers too: a waiter that wants many permits is protected by its place, not by being
-  // woken. Its first attempt queues only where the permits are refused (the uncontended path writes nothing to
-  // the queue). In quorum mode that needs an arrival the same on every node, dated from the nodes' clocks as the
-  // manager saw them lately (see mutex/acquire.ts); without one, the first attempt goes without a place.
-  if (place && place.attempts === 0 && ctx.nodes.length > 1) {
-    place.arrival ??= serverNowUs(ctx.serverClock, start);
-  }
-  const early = ctx.nodes.length === 1 || place?.arrival !== undefined;
-  const queued = place !== undefined && (place.attempts > 0 || early);
-  const first = queued && place.attempts === 0;
-  const register = queued && (place.registered === undefined || start - place.registered > PLACE_MS / 3);
-  if (register) place.registered = start;
+  // Pollers queue too: a waiter that wants many permits is protected by its place, not by being woken.
+  const { queued, first, register } = queueing(ctx, place, true, start);
   const args = [
     token,
     ttl,
     ctx.fencing ? "1" : "0",
     request.limit,
     request.permits,
-    queued ? place.id : "",
+    queued ? place!.id : "",
     register ? PLACE_MS : 0,
     place?.arrival ?? "",
     first ? "1" : "0",
@@ -102,9 +91,6 @@ export async function attemptSemaphore(
     return outcome;
   };
 
-  // A first attempt that every node granted queued nowhere: nothing to drop.
-  if (first && round.outcomes.every((o) => o.status === "ok")) place.registered = undefined;
-
   const clash = round.verdicts.find((v) => v?.value.heldLimit !== undefined)?.value.heldLimit;
   if (clash !== undefined) {
     await failed({ kind: "unavailable", outcomes: round.outcomes });
@@ -118,6 +104,7 @@ export async function attemptSemaphore(
     start,
     signal,
     place,
+    first,
     abandon,
     failed,
   });
