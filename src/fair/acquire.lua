@@ -49,8 +49,7 @@ end
 if not holder and not readersLeft then
   local head = liveHead(nowMs)
   if not head or head == id then
-    -- Checked before anything is written: a counter with no fence left refuses, leaving the lock as it was.
-    -- The fence first: a counter that cannot go higher refuses before anything is written.
+    -- The fence first: a counter with no fence left refuses before anything is written.
     local fence = 0
     if ARGV[3] == '1' then fence = nextFence(function() return nowUs end) end
     redis.call('SET', KEYS[1], token, 'PX', ARGV[2])

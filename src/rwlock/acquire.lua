@@ -27,6 +27,7 @@
           wakes this reader), this node's time in µs} when not.
 ]]
 --- @include "../lua-shared/fence.lua"
+--- @include "../lua-shared/fair-head.lua"
 
 local token, id = ARGV[1], ARGV[4]
 local t = redis.call('TIME')
@@ -66,13 +67,9 @@ local function writerAhead()
     redis.call('ZREM', KEYS[3], head[1])
     redis.call('HDEL', KEYS[4], head[1])
   end
-  -- Fair mode drops its own dead entries; only its live head counts here.
-  local fair = redis.call('ZRANGE', KEYS[8], 0, 0, 'WITHSCORES')
-  if fair[1] then
-    local expires = tonumber(string.match(redis.call('HGET', KEYS[9], fair[1]) or '', '^(%d+):'))
-    if expires and expires > nowMs then return ahead(fair[2]) end
-  end
-  return false
+  -- Fair mode's live head counts too.
+  local fair, arrival = liveFairHead(KEYS[8], KEYS[9], nowMs)
+  return fair ~= nil and ahead(arrival)
 end
 if writerAhead() then return refused(0) end
 

@@ -2,8 +2,8 @@
   Ends a reader's hold (compare-and-remove its token), and when it was the last live reader wakes the first
   live waiting writer alone (keeping the lock for it, "r:" + its id, once it has waited longer than ARGV[4], as
   mutex/release.lua does), else the first live fair-mode writer of the same name (its next attempt takes the free
-  lock), or, with no writer waiting, every live waiting reader. Also how a waiting reader
-  leaves its queue (ARGV[5]). Places not refreshed in time (crashed waiters) are dropped on the way.
+  lock), or, with no writer waiting, every live waiting reader. Also how a waiting reader leaves its queue
+  (ARGV[5]). Places not refreshed in time (crashed waiters) are dropped on the way.
 
   KEYS[1] the lock key (the write side)
   KEYS[2] the writers' waiting queue (sorted set: waiter id -> first arrival, server µs)
@@ -25,6 +25,7 @@
   Publishes "w:<waiter id>:<release id>" to each waiter it wakes.
 ]]
 --- @include "../lua-shared/wake.lua"
+--- @include "../lua-shared/fair-head.lua"
 
 if ARGV[5] ~= '' then
   redis.call('ZREM', KEYS[5], ARGV[5])
@@ -49,14 +50,11 @@ if writer then
 end
 
 -- A fair-mode writer (acquire with `fair: true`) waits in fair mode's own queue, and its acquire takes a free lock
--- only when it is that queue's head: wake the live head. (Fair mode drops its own dead entries.)
-local fair = redis.call('ZRANGE', KEYS[7], 0, 0)[1]
+-- only when it is that queue's head: wake the live head.
+local fair = liveFairHead(KEYS[7], KEYS[8], nowMs)
 if fair then
-  local expires = tonumber(string.match(redis.call('HGET', KEYS[8], fair) or '', '^(%d+):'))
-  if expires and expires > nowMs then
-    publishTo(ARGV[2], fair, 'w:' .. fair .. ':' .. ARGV[6])
-    return 1
-  end
+  publishTo(ARGV[2], fair, 'w:' .. fair .. ':' .. ARGV[6])
+  return 1
 end
 
 -- No writer waits: readers kept out by one that has since gone may all come.

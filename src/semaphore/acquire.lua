@@ -3,8 +3,9 @@
   ahead of the caller (every waiter, for a caller without a place), plus its own, within the limit. So nobody
   takes permits that a waiter ahead of it still needs: a waiter wanting many is never starved by newcomers
   wanting few. A waiter also queues (or refreshes its place) here, at the arrival it brings (the same on every
-  node, so the nodes' queues agree); a call's first attempt only where the permits are refused. Granted, it stays queued (skipped, as its token holds) until its call drops
-  the place, so that undoing a split vote's grant leaves the queue as it was. Expired holders are dropped first.
+  node, so the nodes' queues agree); a call's first attempt only where the permits are refused. Granted, it
+  stays queued (skipped, as its token holds) until its call drops the place, so that undoing a split vote's
+  grant leaves the queue as it was. Expired holders are dropped first.
   The fencing counter is bumped as in mutex/acquire.lua (a missing one starts at the server's clock in µs).
 
   KEYS[1] the holders (sorted set: token -> expiry, server ms)
