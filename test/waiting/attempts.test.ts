@@ -1,13 +1,14 @@
-// How many attempts a contended acquire costs, counted by the server (INFO commandstats): a waiter on one node
-// queues in the attempt that finds the lock busy, and one that listens already needs no attempt to cover the
-// gap between that attempt and its wait, so a release costs the waiter one more attempt, not two.
+// How many attempts a contended acquire costs, counted by the server (INFO commandstats) or, per script, at the
+// waiter's client (the fault suite's spy): a waiter queues in the attempt that finds the lock busy, and one that
+// listens already needs no attempt to cover the gap between that attempt and its wait, so a release costs the
+// waiter one more attempt, not two.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Redis } from "ioredis";
 import { LockManager } from "../../src/index.js";
 import { acquire as acquireScript } from "../../src/mutex/scripts.generated.js";
 import { acquire as semaphoreScript } from "../../src/semaphore/scripts.generated.js";
+import { spiedNodes } from "../faults/support/spy.js";
 import { inspector } from "../support/adapters.js";
 import { fresh } from "../support/names.js";
 import { useNodes } from "../support/nodes.js";
@@ -54,8 +55,9 @@ describe("attempts per contended acquire", () => {
       const resource = fresh("attempts-5");
       const urls = five.urls();
       const holder = new LockManager({ nodes: urls });
-      const counted = countingAcquires(urls);
-      const waiter = new LockManager({ nodes: counted.clients });
+      const spy = spiedNodes(urls);
+      const calls = () => spy.calls(acquireScript.sha1);
+      const waiter = new LockManager({ nodes: spy.clients });
       const admins = urls.map(inspector);
       const queue = `quorumlock:{${resource}}:waiting`;
       const queued = async () => {
@@ -75,20 +77,20 @@ describe("attempts per contended acquire", () => {
         for (const admin of admins) while ((await admin.exists(lock)) === 1) await sleep(2);
         held = await holder.acquire(resource);
         for (const admin of admins) while ((await admin.get(lock)) !== held.token) await sleep(2);
-        const before = counted.count;
+        const before = calls();
         waiting = waiter.acquire(resource, { wait: 5_000 });
         await queued();
         const places = await Promise.all(admins.map((a) => a.zrange(queue, 0, -1, "WITHSCORES")));
         assert.equal(new Set(places.map((p) => p.join(" "))).size, 1, `one place: ${places.join(" | ")}`);
-        assert.equal(counted.count - before, 5, "queued by its first attempt");
+        assert.equal(calls() - before, 5, "queued by its first attempt");
         await held.release();
         await (await waiting).release();
         // The busy attempt that queued it, and the one a release woke, on each node.
-        assert.equal(counted.count - before, 10);
+        assert.equal(calls() - before, 10);
       } finally {
         for (const admin of admins) admin.disconnect();
         await Promise.all([holder.close(), waiter.close()]);
-        for (const client of counted.clients) client.disconnect();
+        spy.close();
       }
     },
   );
@@ -100,8 +102,9 @@ describe("attempts per contended acquire", () => {
         const name = fresh(`attempts-semaphore-${count}`);
         const urls = (count === 1 ? one : five).urls();
         const holder = new LockManager({ nodes: urls });
-        const counted = countingAcquires(urls, semaphoreScript.sha1);
-        const waiter = new LockManager({ nodes: counted.clients });
+        const spy = spiedNodes(urls);
+        const calls = () => spy.calls(semaphoreScript.sha1);
+        const waiter = new LockManager({ nodes: spy.clients });
         const admins = urls.map(inspector);
         const queue = `quorumlock:{${name}}:semaphore:waiting`;
         const holders = `quorumlock:{${name}}:semaphore`;
@@ -117,53 +120,21 @@ describe("attempts per contended acquire", () => {
             for (const admin of admins) {
               while ((await admin.zscore(holders, held.token)) === null) await sleep(2);
             }
-            const before = counted.count;
+            const before = calls();
             const waiting = waiter.semaphore(name, { limit: 1 }).acquire({ wait: 5_000 });
             await queued();
-            if (round === "counted")
-              assert.equal(counted.count - before, count, "queued by its first attempt");
+            if (round === "counted") assert.equal(calls() - before, count, "queued by its first attempt");
             await held.release();
             await (await waiting).release();
-            if (round === "counted")
-              assert.equal(counted.count - before, 2 * count, "then woken and granted");
+            if (round === "counted") assert.equal(calls() - before, 2 * count, "then woken and granted");
             for (const admin of admins) while ((await admin.zcard(queue)) > 0) await sleep(2);
           }
         } finally {
           for (const admin of admins) admin.disconnect();
           await Promise.all([holder.close(), waiter.close()]);
-          for (const client of counted.clients) client.disconnect();
+          spy.close();
         }
       },
     );
   }
 });
-
-/** ioredis clients to inject, counting the mutex acquire scripts sent over the connections a manager makes of them. */
-function countingAcquires(
-  urls: readonly string[],
-  sha1: string = acquireScript.sha1,
-): { readonly clients: Redis[]; readonly count: number } {
-  let count = 0;
-  const clients = urls.map((url) => {
-    const client = new Redis(url);
-    client.on("error", () => {});
-    const duplicate = client.duplicate.bind(client);
-    client.duplicate = (override) => {
-      const copy = duplicate(override);
-      const call = copy.call.bind(copy) as (command: string, ...args: unknown[]) => Promise<unknown>;
-      const counting = (command: string, ...args: unknown[]) => {
-        if (command.toUpperCase() === "EVALSHA" && args[0] === sha1) count++;
-        return call(command, ...args);
-      };
-      (copy as unknown as { call: typeof counting }).call = counting;
-      return copy;
-    };
-    return client;
-  });
-  return {
-    clients,
-    get count() {
-      return count;
-    },
-  };
-}

@@ -24,6 +24,8 @@ export interface SpiedNodes {
   readonly tokens: readonly string[];
   /** True when every command carrying `token` that was sent to node `i` has been answered by the node. */
   answered(token: string, i: number): boolean;
+  /** Calls of the script with this SHA1 sent so far (EVALSHA, all nodes together). */
+  calls(sha1: string): number;
   close(): void;
 }
 
@@ -37,9 +39,12 @@ function tokenOf(command: string, args: readonly unknown[]): string | undefined 
 export function spiedNodes(urls: readonly string[]): SpiedNodes {
   const tracks = urls.map(() => new Map<string, Track>());
   const tokens: string[] = [];
+  const calls = new Map<string, number>();
   const watch = (client: Redis, i: number): Redis => {
     const call = client.call.bind(client) as (command: string, ...args: unknown[]) => Promise<unknown>;
     const spied = (command: string, ...args: unknown[]): Promise<unknown> => {
+      if (command.toUpperCase() === "EVALSHA")
+        calls.set(String(args[0]), (calls.get(String(args[0])) ?? 0) + 1);
       const token = tokenOf(command, args);
       if (token === undefined) return call(command, ...args);
       let track = tracks[i]!.get(token);
@@ -78,6 +83,7 @@ export function spiedNodes(urls: readonly string[]): SpiedNodes {
       const track = tracks[i]!.get(token);
       return track === undefined || (track.pending === 0 && !track.uncertain);
     },
+    calls: (sha1) => calls.get(sha1) ?? 0,
     close() {
       for (const client of clients) client.disconnect();
     },
