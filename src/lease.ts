@@ -1,7 +1,11 @@
+import { type Deadline, Deadlines } from "./deadlines.js";
 import { LockLostError, LockUnavailableError, type NodeOutcome } from "./errors.js";
-import { emit, type PrimitiveName } from "./events.js";
+import { emit, observed, type PrimitiveName } from "./events.js";
 import { checkMs, MIN_TTL } from "./options.js";
 import { drift, expiryOf, monotonicNow } from "./validity.js";
+
+/** Every lease's expiry on the client's monotonic clock, behind one Node.js timer that never holds the process open. */
+const expiries = new Deadlines(false, monotonicNow);
 
 export type ExtendResult =
   | { readonly kind: "extended"; readonly start: number }
@@ -71,7 +75,7 @@ export class Lease implements AsyncDisposable {
   readonly #autoExtend: boolean;
   readonly #holdEnd: number;
   readonly #start: number;
-  #expiryTimer: NodeJS.Timeout | undefined;
+  #expiry: Deadline | undefined;
   #extendTimer: NodeJS.Timeout | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #released: Promise<void> | undefined;
@@ -172,12 +176,14 @@ export class Lease implements AsyncDisposable {
     const wasValid = this.valid;
     if (this.#state === "held") {
       this.#end("released", undefined);
-      emit.released({
-        resource: this.resource,
-        primitive: this.primitive,
-        fence: this.fence,
-        heldMs: monotonicNow() - this.#start,
-      });
+      if (observed.released) {
+        emit.released({
+          resource: this.resource,
+          primitive: this.primitive,
+          fence: this.fence,
+          heldMs: monotonicNow() - this.#start,
+        });
+      }
     }
     const { answered, outcomes } = await this.#driver.release();
     if (wasValid && answered < this.#driver.quorum) {
@@ -253,17 +259,12 @@ export class Lease implements AsyncDisposable {
   }
 
   #armExpiry(): void {
-    clearTimeout(this.#expiryTimer);
-    // Timers run on the event loop's millisecond clock, which can fire a little before the monotonic clock
-    // reaches the expiry: then arm again rather than miss it.
-    this.#expiryTimer = setTimeout(
-      () => {
-        this.#checkExpiry();
-        if (this.#state === "held") this.#armExpiry();
-      },
-      Math.max(0, this.#expiresAt - monotonicNow()) + 1,
-    );
-    this.#expiryTimer.unref();
+    expiries.cancel(this.#expiry);
+    this.#expiry = expiries.add(this.#expiresAt, () => {
+      this.#expiry = undefined;
+      this.#checkExpiry();
+      if (this.#state === "held") this.#armExpiry();
+    });
   }
 
   #checkExpiry(): void {
@@ -283,7 +284,8 @@ export class Lease implements AsyncDisposable {
   /** `reason` undefined: released (the DOMException reason is made only if a signal needs it). */
   #end(how: "released" | "lost", reason: LockLostError | undefined): void {
     this.#state = how;
-    clearTimeout(this.#expiryTimer);
+    expiries.cancel(this.#expiry);
+    this.#expiry = undefined;
     clearTimeout(this.#extendTimer);
     this.#reason = reason;
     this.#controller?.abort(this.#endReason());

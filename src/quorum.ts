@@ -1,6 +1,7 @@
 // The one place where requests fan out to the nodes and votes are counted. A single node is a quorum of one:
 // there is no second code path.
 import type { RedisConnection } from "./clients/connection.js";
+import { type Deadline, Deadlines } from "./deadlines.js";
 import type { NodeOutcome } from "./errors.js";
 import { emit } from "./events.js";
 import type { Abortable } from "./signals.js";
@@ -58,120 +59,178 @@ export interface Abandoned {
 }
 
 /**
- * Sends `request` to every node in parallel and counts the verdicts. Each request gets a signal that aborts
- * when the caller stops waiting for it (timeout, abort, or the vote decided without it and `abandon` called).
+ * The node timeouts of every vote in this process, behind one Node.js timer. On the event loop's own clock, as
+ * a setTimeout would be: a node timeout is no validity, and a test that moves the client's clock leaves it alone.
+ */
+const timeouts = new Deadlines(true, () => performance.now());
+
+/**
+ * Sends `request` to every node in parallel (with its index in `nodes`) and counts the verdicts. Each request
+ * gets a flag that is set when the caller stops waiting for it (timeout, abort, or the vote decided without it and `abandon` called).
  * `done` is the result's `done`, also there when the vote rejected (aborted), so a cleanup can follow it.
  */
 export function vote<T>(
   nodes: readonly RedisConnection[],
-  request: (conn: RedisConnection, abandoned: Abandoned) => Promise<Verdict<T>>,
+  request: (conn: RedisConnection, abandoned: Abandoned, index: number) => Promise<Verdict<T>>,
   options: VoteOptions,
 ): { result: Promise<VoteResult<T>>; abandon: Abandon; done: readonly Promise<void>[] } {
-  const n = nodes.length;
-  const outcomes: NodeOutcome[] = nodes.map((c) => ({ node: c.label, status: "pending" }));
-  const verdicts: (Verdict<T> | undefined)[] = new Array(n).fill(undefined);
-  const flags = nodes.map(() => ({ aborted: false }));
+  const round = new Round<T>(nodes, options);
+  const result = new Promise<VoteResult<T>>((resolve, reject) => {
+    round.resolve = resolve;
+    round.reject = reject;
+  });
+  round.start(request);
+  return { result, abandon: () => round.abandon(), done: round.done };
+}
+
+/** One vote in progress: a class rather than closures, as it runs twice for every lock taken and freed. */
+class Round<T> {
+  readonly nodes: readonly RedisConnection[];
+  readonly options: VoteOptions;
+  readonly outcomes: NodeOutcome[];
+  readonly verdicts: (Verdict<T> | undefined)[];
+  /** Per node: the flag its request reads (see {@link Abandoned}). */
+  readonly flags: { aborted: boolean }[];
   /** Per node: whether the vote stopped waiting for it (answered, timed out or abandoned). */
-  const over: boolean[] = new Array(n).fill(false);
-  const settle: (() => void)[] = new Array(n);
-  const done = nodes.map((_, i) => new Promise<void>((resolve) => (settle[i] = resolve)));
-  let open = n;
-  let ok = 0;
-  let notOk = 0;
-  let decided = false;
-  let unlisten: (() => void) | undefined;
-  let resolveResult!: (r: VoteResult<T>) => void;
-  let rejectResult!: (e: unknown) => void;
-  const result = new Promise<VoteResult<T>>((res, rej) => {
-    resolveResult = res;
-    rejectResult = rej;
-  });
-  const timeOut = (i: number, why: string) => {
-    flags[i]!.aborted = true;
-    lagging.add(nodes[i]!);
-    finish(
-      i,
-      { node: nodes[i]!.label, status: "timeout", error: new Error(`${nodes[i]!.label} ${why}`) },
-      undefined,
-    );
-  };
-  // One timer for the whole vote, not one per node: every node's request starts now and has the same timeout.
-  const timer = setTimeout(() => {
-    for (let i = 0; i < n; i++) if (!over[i]) timeOut(i, `did not answer within ${options.timeout} ms`);
-  }, options.timeout);
-  /** With `skipLagging`: once only lagging nodes are left to answer, stop waiting for them. */
-  const skipLagging = () => {
-    for (let i = 0; i < n; i++) if (!over[i] && !lagging.has(nodes[i]!)) return;
+  readonly over: boolean[];
+  readonly settle: (() => void)[];
+  readonly done: Promise<void>[];
+  open: number;
+  ok = 0;
+  notOk = 0;
+  decided = false;
+  unlisten: (() => void) | undefined = undefined;
+  deadline: Deadline | undefined = undefined;
+  resolve!: (r: VoteResult<T>) => void;
+  reject!: (e: unknown) => void;
+
+  constructor(nodes: readonly RedisConnection[], options: VoteOptions) {
+    const n = nodes.length;
+    this.nodes = nodes;
+    this.options = options;
+    this.open = n;
+    this.outcomes = new Array(n);
+    this.verdicts = new Array(n);
+    this.flags = new Array(n);
+    this.over = new Array(n);
+    this.settle = new Array(n);
+    this.done = new Array(n);
     for (let i = 0; i < n; i++) {
-      if (!over[i])
-        timeOut(i, "was not waited for: it left its previous request unanswered until that timed out");
+      this.outcomes[i] = { node: nodes[i]!.label, status: "pending" };
+      this.verdicts[i] = undefined;
+      this.flags[i] = { aborted: false };
+      this.over[i] = false;
+      this.done[i] = new Promise<void>((resolve) => {
+        this.settle[i] = resolve;
+      });
     }
-  };
-  const stop = (i: number): boolean => {
-    if (over[i]) return false;
-    over[i] = true;
-    settle[i]!();
-    if (--open === 0) clearTimeout(timer);
-    return true;
-  };
-  const abandon = () => {
-    for (let i = 0; i < n; i++) {
-      flags[i]!.aborted = true;
-      stop(i);
-    }
-  };
-  const snapshot = (): VoteResult<T> => ({
-    granted: ok >= options.quorum,
-    outcomes: outcomes.slice(),
-    verdicts: verdicts.slice(),
-    done,
-  });
-  const maybeDecide = () => {
-    if (decided) return;
-    const pending = n - ok - notOk;
-    const known = ok >= options.quorum || notOk > n - options.quorum;
-    if (pending === 0 || (known && !options.waitForAll)) {
-      decided = true;
-      unlisten?.();
-      resolveResult(snapshot());
-    }
-  };
-  const onAbort = () => {
-    if (decided) return;
-    decided = true;
-    abandon();
-    rejectResult(options.signal?.reason);
-  };
-  function finish(i: number, outcome: NodeOutcome, verdict: Verdict<T> | undefined): void {
-    if (!stop(i)) return; // a late answer from a node the vote stopped waiting for
-    // A node that fails after the vote was decided is still worth reporting.
-    if (outcome.error && options.about)
-      emit.nodeError({ node: outcome.node, ...options.about, error: outcome.error });
-    if (decided) return;
-    outcomes[i] = outcome;
-    verdicts[i] = verdict;
-    if (outcome.status === "ok") ok++;
-    else notOk++;
-    maybeDecide();
-    if (!decided && options.skipLagging && outcome.status !== "timeout") skipLagging();
   }
-  for (let i = 0; i < n; i++) {
-    const conn = nodes[i]!;
-    request(conn, flags[i]!).then(
-      (verdict) => {
-        lagging.delete(conn);
-        finish(i, { node: conn.label, status: verdict.status }, verdict);
-      },
-      (error: unknown) => {
-        lagging.delete(conn);
-        finish(i, { node: conn.label, status: "error", error: asError(error) }, undefined);
-      },
+
+  start(request: (conn: RedisConnection, abandoned: Abandoned, index: number) => Promise<Verdict<T>>): void {
+    // One deadline for the whole vote, not one per node: every node's request starts now with the same timeout.
+    this.deadline = timeouts.add(performance.now() + this.options.timeout, () => this.expire());
+    for (let i = 0; i < this.nodes.length; i++) {
+      const conn = this.nodes[i]!;
+      request(conn, this.flags[i]!, i).then(
+        (verdict) => {
+          lagging.delete(conn);
+          this.finish(i, { node: conn.label, status: verdict.status }, verdict);
+        },
+        (error: unknown) => {
+          lagging.delete(conn);
+          this.finish(i, { node: conn.label, status: "error", error: asError(error) }, undefined);
+        },
+      );
+    }
+    const signal = this.options.signal;
+    if (signal?.aborted) this.onAbort();
+    else if (signal) this.unlisten = signal.onAbort(() => this.onAbort());
+  }
+
+  expire(): void {
+    this.deadline = undefined;
+    for (let i = 0; i < this.nodes.length; i++) {
+      if (!this.over[i]) this.timeOut(i, `did not answer within ${this.options.timeout} ms`);
+    }
+  }
+
+  timeOut(i: number, why: string): void {
+    const conn = this.nodes[i]!;
+    this.flags[i]!.aborted = true;
+    lagging.add(conn);
+    this.finish(
+      i,
+      { node: conn.label, status: "timeout", error: new Error(`${conn.label} ${why}`) },
+      undefined,
     );
   }
 
-  if (options.signal?.aborted) onAbort();
-  else unlisten = options.signal?.onAbort(onAbort);
-  return { result, abandon, done };
+  /** With `skipLagging`: once only lagging nodes are left to answer, stop waiting for them. */
+  skipLagging(): void {
+    const n = this.nodes.length;
+    for (let i = 0; i < n; i++) if (!this.over[i] && !lagging.has(this.nodes[i]!)) return;
+    for (let i = 0; i < n; i++) {
+      if (!this.over[i])
+        this.timeOut(i, "was not waited for: it left its previous request unanswered until that timed out");
+    }
+  }
+
+  stop(i: number): boolean {
+    if (this.over[i]) return false;
+    this.over[i] = true;
+    this.settle[i]!();
+    if (--this.open === 0) {
+      timeouts.cancel(this.deadline);
+      this.deadline = undefined;
+    }
+    return true;
+  }
+
+  abandon(): void {
+    for (let i = 0; i < this.nodes.length; i++) {
+      this.flags[i]!.aborted = true;
+      this.stop(i);
+    }
+  }
+
+  maybeDecide(): void {
+    if (this.decided) return;
+    const { quorum, waitForAll } = this.options;
+    const n = this.nodes.length;
+    const pending = n - this.ok - this.notOk;
+    const known = this.ok >= quorum || this.notOk > n - quorum;
+    if (pending === 0 || (known && !waitForAll)) {
+      this.decided = true;
+      this.unlisten?.();
+      this.resolve({
+        granted: this.ok >= quorum,
+        outcomes: this.outcomes.slice(),
+        verdicts: this.verdicts.slice(),
+        done: this.done,
+      });
+    }
+  }
+
+  onAbort(): void {
+    if (this.decided) return;
+    this.decided = true;
+    this.abandon();
+    this.reject(this.options.signal?.reason);
+  }
+
+  finish(i: number, outcome: NodeOutcome, verdict: Verdict<T> | undefined): void {
+    if (!this.stop(i)) return; // a late answer from a node the vote stopped waiting for
+    // A node that fails after the vote was decided is still worth reporting.
+    const about = this.options.about;
+    if (outcome.error && about) emit.nodeError({ node: outcome.node, ...about, error: outcome.error });
+    if (this.decided) return;
+    this.outcomes[i] = outcome;
+    this.verdicts[i] = verdict;
+    if (outcome.status === "ok") this.ok++;
+    else this.notOk++;
+    this.maybeDecide();
+    if (!this.decided && this.options.skipLagging && outcome.status !== "timeout") this.skipLagging();
+  }
 }
 
 function asError(error: unknown): Error {
