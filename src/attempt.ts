@@ -119,8 +119,11 @@ export async function settleAttempt(
 
   let fence: number | undefined;
   if (ctx.fencing) {
-    const granted = round.verdicts.flatMap((v) => (v?.status === "ok" ? [v.value] : []));
-    const agreed = await agreeOnFence(ctx, s.holder, s.token, s.ttl, s.start, granted, s.signal);
+    const granted: NodeReply[] = [];
+    for (const v of round.verdicts) if (v?.status === "ok") granted.push(v.value);
+    let agreed = agreeOnFence(ctx, s.holder, s.token, s.ttl, s.start, granted, s.signal);
+    // No await when the fence needs no write-back (the usual case): an await costs a turn of the microtask queue.
+    if (typeof agreed === "object") agreed = await agreed;
     if (agreed === "late") return tooLate();
     if (agreed === "unwritten") {
       return s.failed({

@@ -17,7 +17,10 @@ export interface DriveOptions {
 }
 
 /** The lease's makings, or the last busy attempt once `wait` ran out. `place`: the waiter's, if it had one. */
-export type Driven = (Acquired | Busy) & { readonly place: Place | undefined };
+export interface Driven {
+  readonly result: Acquired | Busy;
+  readonly place: Place | undefined;
+}
 
 /**
  * Attempts until one succeeds, the lock turns out to be unreachable (fails fast: waiting does not bring nodes
@@ -61,12 +64,12 @@ export async function drive<K extends PrimitiveKeys>(
           throw signal.reason;
         }
         got = last;
-        return { ...last, place };
+        return { result: last, place };
       }
       if (last.kind === "unavailable") {
         throw new LockUnavailableError(resource, "acquire", ctx.quorum, last.outcomes, last.detail);
       }
-      if (!waiter || monotonicNow() >= deadline) return { ...last, place };
+      if (!waiter || monotonicNow() >= deadline) return { result: last, place };
       if (last.split) {
         // Contenders that raced in step split the vote, and each one's cleanup wakes the next waiter at once:
         // they would race in step again. A random pause, on the scale of the attempt just made, sets them apart.
@@ -83,7 +86,7 @@ export async function drive<K extends PrimitiveKeys>(
       const handed = message === undefined ? undefined : primitive.claim?.(ctx, message, ttl, last);
       if (handed) {
         got = handed;
-        return { ...handed, place };
+        return { result: handed, place };
       }
     }
   } catch (reason) {

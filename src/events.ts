@@ -68,6 +68,16 @@ const released = channel(CHANNELS.released);
 const lost = channel(CHANNELS.lost);
 const nodeError = channel(CHANNELS.nodeError);
 
+/** Whether anyone listens, for the hot path's events: their payload is then not even built. */
+export const observed = {
+  get acquired(): boolean {
+    return acquired.hasSubscribers;
+  },
+  get released(): boolean {
+    return released.hasSubscribers;
+  },
+};
+
 export const emit = {
   acquired: (event: AcquiredEvent) => acquired.hasSubscribers && acquired.publish(event),
   extended: (event: ExtendedEvent) => extended.hasSubscribers && extended.publish(event),

@@ -3,7 +3,7 @@ import { openNode } from "./clients/resolve.js";
 import type { LockContext } from "./context.js";
 import { type Driven, drive } from "./driver.js";
 import { invalidType, LockManagerClosedError, LockTimeoutError } from "./errors.js";
-import { emit, type PrimitiveName } from "./events.js";
+import { emit, observed, type PrimitiveName } from "./events.js";
 import { fair } from "./fair/index.js";
 import { Lease, type LeaseDriver } from "./lease.js";
 import { newToken } from "./mutex/acquire.js";
@@ -229,9 +229,9 @@ export class LockManager {
       signal: closing,
     });
     this.#pending.set(closing, pending);
-    let result: Driven;
+    let driven: Driven;
     try {
-      result = await pending;
+      driven = await pending;
     } catch (error) {
       if (closing.aborted && !call.signal?.aborted) throw new LockManagerClosedError();
       throw error;
@@ -239,12 +239,13 @@ export class LockManager {
       this.#pending.delete(closing);
       unlink();
     }
+    const { result, place } = driven;
     if (result.kind === "busy") {
       if (call.kind === "tryAcquire") return null;
       throw new LockTimeoutError(resource, call.wait, result.outcomes);
     }
     const leases = this.#leases;
-    const { done, place } = result;
+    const { done } = result;
     const free = () => primitive.release(context, keys, token, done, place);
     const driver: LeaseDriver = {
       quorum: context.quorum,
@@ -269,13 +270,15 @@ export class LockManager {
       driver,
     });
     if (lease.valid) leases.add(lease);
-    emit.acquired({
-      resource,
-      primitive: name,
-      fence: result.fence,
-      ttl: call.ttl,
-      waitedMs: monotonicNow() - began,
-    });
+    if (observed.acquired) {
+      emit.acquired({
+        resource,
+        primitive: name,
+        fence: result.fence,
+        ttl: call.ttl,
+        waitedMs: monotonicNow() - began,
+      });
+    }
     return lease;
   }
 

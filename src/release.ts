@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import type { LockContext } from "./context.js";
 import type { ReleaseOutcome } from "./primitive.js";
-import { vote } from "./quorum.js";
+import { type Verdict, vote } from "./quorum.js";
 import { type LuaScript, runScript } from "./script.js";
 
 export interface ReleaseVoteOptions {
@@ -27,17 +27,19 @@ export async function releaseVote(
   key: string,
   options: ReleaseVoteOptions,
 ): Promise<ReleaseOutcome> {
-  const indices = options.nodes ?? ctx.nodes.map((_, i) => i);
-  if (indices.length === 0) return { answered: 0, outcomes: [] };
+  const nodes = options.nodes ? options.nodes.map((i) => ctx.nodes[i]!) : ctx.nodes;
+  if (nodes.length === 0) return { answered: 0, outcomes: [] };
   const { result, done } = vote(
-    indices.map((i) => ctx.nodes[i]!),
-    async (conn, abandoned) => {
-      await options.after?.[ctx.nodes.indexOf(conn)];
-      const reply = await runScript(conn, script, keys, args, abandoned);
-      return { status: reply === 1 ? "ok" : "refused", value: null };
+    nodes,
+    (conn, abandoned, i) => {
+      const ready = options.after?.[options.nodes ? options.nodes[i]! : i];
+      const sent = ready
+        ? ready.then(() => runScript(conn, script, keys, args, abandoned))
+        : runScript(conn, script, keys, args, abandoned);
+      return sent.then(released);
     },
     {
-      quorum: options.settleOnQuorum ? Math.min(ctx.quorum, indices.length) : indices.length,
+      quorum: options.settleOnQuorum ? Math.min(ctx.quorum, nodes.length) : nodes.length,
       timeout: ctx.nodeTimeout,
       waitForAll: !options.settleOnQuorum,
       about: { operation: "release", key },
@@ -48,6 +50,8 @@ export async function releaseVote(
   if (options.settleOnQuorum && outcomes.some((o) => o.status === "pending")) ctx.track(Promise.all(done));
   return { answered: outcomes.filter((o) => o.status === "ok" || o.status === "refused").length, outcomes };
 }
+
+const released = (reply: unknown): Verdict<null> => ({ status: reply === 1 ? "ok" : "refused", value: null });
 
 const processId = randomBytes(6).toString("base64url");
 let releases = 0;

@@ -58,6 +58,8 @@ export function pause(ms: number, signal: Abortable | undefined): Promise<void> 
   });
 }
 
+const NOTHING = (): void => {};
+
 interface Link {
   readonly cancels: Set<Cancel>;
   readonly onAbort: () => void;
@@ -68,10 +70,10 @@ export class SignalFanout {
 
   /** Aborts `cancel` when `signal` aborts; returns the function that undoes the link. */
   link(signal: AbortSignal | undefined, cancel: Cancel): () => void {
-    if (!signal) return () => {};
+    if (!signal) return NOTHING;
     if (signal.aborted) {
       cancel.abort(signal.reason);
-      return () => {};
+      return NOTHING;
     }
     let link = this.#links.get(signal);
     if (!link) {

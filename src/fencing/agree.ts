@@ -30,7 +30,7 @@ export type FenceOutcome = number | "late" | "unwritten";
  * A granting node without a counter may have restarted without its data and been the only witness of the last
  * fence in this majority: then every node is asked first (the restore).
  */
-export async function agreeOnFence(
+export function agreeOnFence(
   ctx: LockContext,
   keys: FenceKeys,
   token: string,
@@ -38,12 +38,36 @@ export async function agreeOnFence(
   start: number,
   granted: readonly GrantedFence[],
   signal: Abortable | undefined,
-): Promise<FenceOutcome> {
-  let value = Math.max(...granted.map((v) => v.fence));
+): FenceOutcome | Promise<FenceOutcome> {
+  let value = 0;
+  let missing = false;
+  for (const v of granted) {
+    if (v.fence > value) value = v.fence;
+    if (!v.existed) missing = true;
+  }
   // That the other granting nodes have no counter either proves nothing (they may never have seen the
   // resource, while the witnesses refuse or are slow). One node has nobody to ask.
-  let everyNode = ctx.nodes.length > 1 && granted.some((v) => !v.existed);
-  if (!everyNode && granted.filter((v) => v.fence === value).length >= ctx.quorum) return value;
+  const everyNode = ctx.nodes.length > 1 && missing;
+  let same = 0;
+  for (const v of granted) if (v.fence === value) same++;
+  // The steady state, answered without a promise: this runs for every lock taken.
+  if (!everyNode && same >= ctx.quorum) return value;
+  return syncUntilAgreed(ctx, keys, token, ttl, start, value, everyNode, signal);
+}
+
+/** {@link agreeOnFence}'s write-back: `value` to a majority (after asking every node, with `everyNode`). */
+async function syncUntilAgreed(
+  ctx: LockContext,
+  keys: FenceKeys,
+  token: string,
+  ttl: number,
+  start: number,
+  highest: number,
+  askEveryNode: boolean,
+  signal: Abortable | undefined,
+): Promise<FenceOutcome> {
+  let value = highest;
+  let everyNode = askEveryNode;
   // A round that fell short only because nodes were slow is tried once more while validity is left (a client
   // starved of CPU sees its timers fire before the replies already waiting on its sockets).
   let retries = 1;

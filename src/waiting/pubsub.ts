@@ -84,7 +84,8 @@ export class PubSubStrategy implements WaitStrategy {
     // the first attempt: a wake-up for this waiter cannot then slip between its failed attempt and its wait, so
     // the wait needs no extra attempt to cover that gap. Otherwise the channel is joined after the first failed
     // attempt, so that an uncontended acquire costs no subscription.
-    const live = this.#channels.get(name);
+    // (No lookup while no channel is live at all: the uncontended path.)
+    const live = this.#channels.size > 0 ? this.#channels.get(name) : undefined;
     if (live?.confirmed) {
       channel = this.#join(name);
       channel.waiters.set(id, slot);

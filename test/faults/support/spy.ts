@@ -1,7 +1,7 @@
 // Lock clients whose every script call is watched, so a test can name the tokens an acquire used (a failed
 // acquire never shows its token) and know on which nodes all of a token's commands have been answered, and then
 // check that no key with that token is left there.
-import { Redis } from "ioredis";
+import { type Command, Redis } from "ioredis";
 
 /** The options the manager gives the connections it opens itself (src/clients/ioredis.ts). */
 const MANAGER_LIKE = {
@@ -41,12 +41,17 @@ export function spiedNodes(urls: readonly string[]): SpiedNodes {
   const tokens: string[] = [];
   const calls = new Map<string, number>();
   const watch = (client: Redis, i: number): Redis => {
-    const call = client.call.bind(client) as (command: string, ...args: unknown[]) => Promise<unknown>;
-    const spied = (command: string, ...args: unknown[]): Promise<unknown> => {
-      if (command.toUpperCase() === "EVALSHA")
-        calls.set(String(args[0]), (calls.get(String(args[0])) ?? 0) + 1);
-      const token = tokenOf(command, args);
-      if (token === undefined) return call(command, ...args);
+    // At sendCommand, where every command passes whichever ioredis method built it (the adapter sends its own).
+    const send = client.sendCommand.bind(client) as (
+      command: Command,
+      ...rest: unknown[]
+    ) => Promise<unknown>;
+    const spied = (command: Command, ...rest: unknown[]): Promise<unknown> => {
+      const name = command.name;
+      const args = command.args;
+      if (name.toUpperCase() === "EVALSHA") calls.set(String(args[0]), (calls.get(String(args[0])) ?? 0) + 1);
+      const token = tokenOf(name, args);
+      if (token === undefined) return send(command, ...rest);
       let track = tracks[i]!.get(token);
       if (!track) {
         track = { pending: 0, uncertain: false };
@@ -55,7 +60,7 @@ export function spiedNodes(urls: readonly string[]): SpiedNodes {
       }
       const t = track;
       t.pending++;
-      const reply = call(command, ...args);
+      const reply = send(command, ...rest);
       reply.then(
         () => t.pending--,
         (error: Error) => {
@@ -65,7 +70,7 @@ export function spiedNodes(urls: readonly string[]): SpiedNodes {
       );
       return reply;
     };
-    (client as unknown as { call: typeof spied }).call = spied;
+    (client as unknown as { sendCommand: typeof spied }).sendCommand = spied;
     return client;
   };
   const clients = urls.map((url, i) => {
