@@ -52,6 +52,11 @@ if held ~= ARGV[1] and not (ARGV[5] ~= '' and held == 'r:' .. ARGV[5]) then
   end
   return 0
 end
+-- Nobody waits, writer or reader (the uncontended path): one EXISTS for both queues, nothing to wake.
+if redis.call('EXISTS', KEYS[2], KEYS[4]) == 0 then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
 local writer, arrival = liveWriter(KEYS[2], KEYS[3], clock)
 if not writer then
   redis.call('DEL', KEYS[1])
