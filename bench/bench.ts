@@ -33,10 +33,13 @@ import { printContended, printUncontended } from "./report.js";
 import type { Job } from "./worker.js";
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" } } });
-/** Seconds per contended row, and per round of an uncontended row (each runs ROUNDS rounds). */
+/**
+ * Seconds per contended row, and per round of an uncontended row (each runs ROUNDS rounds, after one round per
+ * library that is not counted: the JIT compilers are still at work in a library's first second).
+ */
 const SECONDS = values.quick ? 1 : 4;
 const ROUND_SECONDS = values.quick ? 0.3 : 1;
-const ROUNDS = 3;
+const ROUNDS = 5;
 const WORKERS = 10;
 /** The split rows: the workers over this many processes. */
 const PROCESSES = 2;
@@ -98,11 +101,17 @@ async function uncontendedRound(lib: Library, admin: readonly Redis[]) {
   };
 }
 
-/** Every library open at once; ROUNDS rounds, each running the libraries one after another; medians. */
+/**
+ * Every library open at once; a warm-up round each, then ROUNDS rounds, each running the libraries one after
+ * another; medians.
+ */
 async function uncontended(makers: (() => Library)[], urls: readonly string[], admin: readonly Redis[]) {
   const libs = makers.map((make) => make());
   try {
-    for (const lib of libs) await warmUp([lib], "bench:warmup");
+    for (const lib of libs) {
+      await warmUp([lib], "bench:warmup");
+      await uncontendedRound(lib, admin);
+    }
     const rounds: Awaited<ReturnType<typeof uncontendedRound>>[][] = libs.map(() => []);
     for (let r = 0; r < ROUNDS; r++)
       for (const [i, lib] of libs.entries()) rounds[i]!.push(await uncontendedRound(lib, admin));
@@ -287,7 +296,7 @@ async function main(nodes1: RedisNodes, nodes5: RedisNodes) {
   const processes = workerProcesses();
   try {
     console.log(
-      `# quorumlock benchmark (Node ${process.version}; contended rows ${SECONDS} s each, uncontended rows the median of ${ROUNDS} rounds of ${ROUND_SECONDS} s)\n`,
+      `# quorumlock benchmark (Node ${process.version}; contended rows ${SECONDS} s each, uncontended rows the median of ${ROUNDS} rounds of ${ROUND_SECONDS} s after a warm-up round)\n`,
     );
     console.log(
       "Best peer: in throughput columns the peer (redlock, @sesamecare-oss/redlock, redis-semaphore) with the most ops or sections per second; in CPU columns the peer with the least Node CPU per op or section. Node CPU is process.cpuUsage() of the process(es) running the workers, user + system.\n",
