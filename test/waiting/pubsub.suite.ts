@@ -216,7 +216,7 @@ export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
           manager({ pollInterval: 60_000 }),
         ]);
         const resource = fresh("own");
-        const { channel } = keysOf(resource);
+        const { channel, waiting } = keysOf(resource);
         const ours = (subscribed: string[]) => subscribed.filter((c) => c.startsWith(`${channel}:`));
         const watchers = env.urls.map((url) => new Redis(url));
         const heard: string[] = [];
@@ -233,6 +233,16 @@ export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
             if ((await channelsOn(env.urls)).every((c) => ours(c).length === 2)) break;
             assert.ok(tries < 100, "both managers subscribe, each to a channel of its own");
             await sleep(20);
+          }
+          // And both are queued on every node (a waiter subscribes before the attempt that queues it, on a
+          // quorum): a node that had not queued one yet would have nobody to wake for it.
+          for (let tries = 0; ; tries++) {
+            const sizes = await inspect(env.urls, (nodes) =>
+              Promise.all(nodes.map((node) => node.zcard(waiting))),
+            );
+            if (sizes.every((size) => size === 2)) break;
+            assert.ok(tries < 100, `both waiters queue on every node (${sizes.join(", ")})`);
+            await sleep(10);
           }
           await held.release();
           const a = await one;
