@@ -3,9 +3,10 @@
   ahead of the caller (every waiter, for a caller without a place), plus its own, within the limit. So nobody
   takes permits that a waiter ahead of it still needs: a waiter wanting many is never starved by newcomers
   wanting few. A waiter also queues (or refreshes its place) here, at the arrival it brings (the same on every
-  node, so the nodes' queues agree); a call's first attempt only where the permits are refused. Granted, it
-  stays queued (skipped, as its token holds) until its call drops the place, so that undoing a split vote's
-  grant leaves the queue as it was. Expired holders are dropped first.
+  node, so the nodes' queues agree); a call's first attempt only where the permits are refused. Granted on a
+  quorum of nodes, it stays queued (skipped, as its token holds) until its call drops the place, so that undoing
+  a split vote's grant leaves the queue as it was; granted on a single node (no vote to split), its place goes
+  in the same step. Expired holders are dropped first.
   The fencing counter is bumped as in mutex/acquire.lua (a missing one starts at the server's clock in µs).
 
   KEYS[1] the holders (sorted set: token -> expiry, server ms)
@@ -23,6 +24,7 @@
   ARGV[8] the waiter's arrival (µs, as the nodes' clocks told it), or "" for this node's time
   ARGV[9] "1" to (re)register only when the permits are not granted (a call's first attempt: the uncontended
           path writes no queue entry), "0" to register win or lose
+  ARGV[10] "1" when a grant here is the whole vote (a single node): the caller's place is dropped with it
 
   Errors (writing nothing) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
   Returns {1, fence, 1 if the counter existed before (0: a new resource, or a node that lost its data)} when
@@ -87,4 +89,5 @@ if used == 0 then
 else
   expireWithLatest(KEYS[1], KEYS[3])
 end
+if ARGV[10] == '1' and id ~= '' then dropWaiter(KEYS[4], KEYS[5], id) end
 return {1, fence, existed}

@@ -47,6 +47,8 @@ export async function attemptSemaphore(
     register ? PLACE_MS : 0,
     place?.arrival ?? "",
     first ? "1" : "0",
+    // One node: a grant is the whole vote (never undone for a split), so the script drops the place with it.
+    ctx.nodes.length === 1 ? "1" : "0",
   ];
   const { result, abandon, done } = vote<AcquireReply>(
     ctx.nodes,
@@ -108,9 +110,13 @@ export async function attemptSemaphore(
     abandon,
     failed,
   });
-  // The waiter stays queued until its place is dropped: skipped where it holds, but elsewhere its wanted permits
-  // would hold back the waiters behind it for as long as it holds. Drop it everywhere, behind each node's acquire.
-  if (settled.kind === "acquired" && place?.registered !== undefined) {
+  if (place?.registered !== undefined && ctx.nodes.length === 1) {
+    // The grant dropped the place. Had the attempt failed after it (validity ran out), the next one queues again.
+    if (round.granted) place.registered = undefined;
+  } else if (settled.kind === "acquired" && place?.registered !== undefined) {
+    // The waiter stays queued until its place is dropped: skipped where it holds, but elsewhere its wanted
+    // permits would hold back the waiters behind it for as long as it holds. Drop it everywhere, behind each
+    // node's acquire.
     ctx.track(releaseSemaphore(ctx, keys, request.limit, "", { after: done, drop: place.id }));
   }
   return settled;

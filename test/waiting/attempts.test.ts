@@ -7,7 +7,10 @@ import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { LockManager } from "../../src/index.js";
 import { acquire as acquireScript } from "../../src/mutex/scripts.generated.js";
-import { acquire as semaphoreScript } from "../../src/semaphore/scripts.generated.js";
+import {
+  release as semaphoreRelease,
+  acquire as semaphoreScript,
+} from "../../src/semaphore/scripts.generated.js";
 import { spiedNodes } from "../faults/support/spy.js";
 import { inspector } from "../support/adapters.js";
 import { fresh } from "../support/names.js";
@@ -124,8 +127,16 @@ describe("attempts per contended acquire", () => {
             const waiting = waiter.semaphore(name, { limit: 1 }).acquire({ wait: 5_000 });
             await queued();
             if (round === "counted") assert.equal(calls() - before, count, "queued by its first attempt");
+            const drops = spy.calls(semaphoreRelease.sha1);
             await held.release();
-            await (await waiting).release();
+            const granted = await waiting;
+            if (count === 1) {
+              // One node: the grant dropped the waiter's place, with no request of its own to drop it.
+              assert.equal(await admins[0]!.zcard(queue), 0, "the granted waiter left the queue");
+              await sleep(50);
+              assert.equal(spy.calls(semaphoreRelease.sha1), drops, "no separate request to drop the place");
+            }
+            await granted.release();
             if (round === "counted") assert.equal(calls() - before, 2 * count, "then woken and granted");
             for (const admin of admins) while ((await admin.zcard(queue)) > 0) await sleep(2);
           }
