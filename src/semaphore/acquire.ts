@@ -114,10 +114,15 @@ export async function attemptSemaphore(
     // The grant dropped the place. Had the attempt failed after it (validity ran out), the next one queues again.
     if (round.granted) place.registered = undefined;
   } else if (settled.kind === "acquired" && place?.registered !== undefined) {
-    // The waiter stays queued until its place is dropped: skipped where it holds, but elsewhere its wanted
-    // permits would hold back the waiters behind it for as long as it holds. Drop it everywhere, behind each
-    // node's acquire.
-    ctx.track(releaseSemaphore(ctx, keys, request.limit, "", { after: done, drop: place.id }));
+    // The waiter stays queued until its place is dropped. Where it holds it is skipped, and its release drops the
+    // place; elsewhere its wanted permits would hold back the waiters behind it for as long as it holds: drop it
+    // there now, behind each node's acquire.
+    const elsewhere = round.outcomes.flatMap((o, i) => (o.status === "ok" ? [] : [i]));
+    if (elsewhere.length > 0) {
+      ctx.track(
+        releaseSemaphore(ctx, keys, request.limit, "", { nodes: elsewhere, after: done, drop: place.id }),
+      );
+    }
   }
   return settled;
 }
