@@ -76,4 +76,34 @@ describe("injected clients", () => {
     });
     io.disconnect();
   });
+  it(
+    "an injected ioredis client's keyPrefix prefixes every lock key, and waiting and waking still work",
+    SHORT,
+    async () => {
+      // ioredis prefixes the keys of every command it sends, scripts' KEYS included: quorumlock's commands too.
+      const url = env.nodes[0]!.url;
+      const [a, b] = [new Redis(url, { keyPrefix: "app:" }), new Redis(url, { keyPrefix: "app:" })];
+      const raw = new Redis(url);
+      const [first, second] = [new LockManager({ nodes: [a] }), new LockManager({ nodes: [b] })];
+      try {
+        const lease = await first.acquire("prefixed");
+        assert.equal(await raw.get("app:quorumlock:{prefixed}"), lease.token);
+        assert.equal(await raw.exists("quorumlock:{prefixed}"), 0);
+        assert.equal(await second.tryAcquire("prefixed"), null, "the prefixed lock is held for every client");
+        const waiting = second.acquire("prefixed", { wait: 5_000 });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const released = performance.now();
+        await lease.release();
+        const next = await waiting;
+        // Woken by the release, not by the once-a-second look.
+        assert.ok(performance.now() - released < 500, `took ${Math.round(performance.now() - released)} ms`);
+        assert.ok(next.fence! > lease.fence!);
+        await next.release();
+        assert.equal(await raw.exists("app:quorumlock:{prefixed}"), 0);
+      } finally {
+        await Promise.all([first.close(), second.close()]);
+        for (const client of [a, b, raw]) client.disconnect();
+      }
+    },
+  );
 });
