@@ -24,7 +24,8 @@
   ARGV[8] the waiter's arrival (µs, as the nodes' clocks told it), or "" for this node's time
   ARGV[9] "1" to (re)register only when the permits are not granted (a call's first attempt: the uncontended
           path writes no queue entry), "0" to register win or lose
-  ARGV[10] "1" when a grant here is the whole vote (a single node): the caller's place is dropped with it
+  ARGV[10] "1" when a grant here is the whole vote (a single node): the caller's place, if it has one (not on a
+          call's first attempt), is dropped with it
 
   Errors (writing nothing) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
   Returns {1, fence, 1 if the counter existed before (0: a new resource, or a node that lost its data)} when
@@ -89,5 +90,6 @@ if used == 0 then
 else
   expireWithLatest(KEYS[1], KEYS[3])
 end
-if ARGV[10] == '1' and id ~= '' then dropWaiter(KEYS[4], KEYS[5], id) end
+-- (A call's first attempt has no place yet: nothing to drop on the uncontended path.)
+if ARGV[10] == '1' and id ~= '' and ARGV[9] ~= '1' then dropWaiter(KEYS[4], KEYS[5], id) end
 return {1, fence, existed}
