@@ -19,12 +19,18 @@ function walk(dir) {
   );
 }
 
-function expand(file, seen = new Set()) {
+/**
+ * The file with its includes pasted in, each shared file once per script (`pasted`): two shared files may both
+ * include a third (wake.lua and queue.lua both need publish.lua).
+ */
+function expand(file, seen = new Set(), pasted = new Set()) {
   if (seen.has(file)) throw new Error(`include cycle at ${file}`);
   seen.add(file);
-  return readFileSync(file, "utf8").replace(/^--- @include "([^"]+)"\s*$/gm, (_, rel) =>
-    expand(resolve(dirname(file), rel), new Set(seen)).trimEnd(),
-  );
+  pasted.add(file);
+  return readFileSync(file, "utf8").replace(/^--- @include "([^"]+)"\s*$/gm, (_, rel) => {
+    const included = resolve(dirname(file), rel);
+    return pasted.has(included) ? "" : expand(included, new Set(seen), pasted).trimEnd();
+  });
 }
 
 const camel = (s) => s.replace(/[-_.](\w)/g, (_, c) => c.toUpperCase());

@@ -123,7 +123,15 @@ async function releaseFair(
       const reply = await runScript(
         conn,
         fairRelease,
-        [keys.lock, keys.fence, keys.queue, keys.waiters, keys.waiting],
+        [
+          keys.lock,
+          keys.fence,
+          keys.queue,
+          keys.waiters,
+          keys.waiting,
+          keys.readWaiting,
+          keys.readHeartbeats,
+        ],
         [token, keys.channel, waiter ?? "", newReleaseId()],
         abandoned,
       );

@@ -205,6 +205,24 @@ export function readWriteSuite(adapter: Adapter, nodeCount: number): void {
           await lease.release();
         },
       );
+
+      it(
+        "a fair-mode writer's release wakes the waiting readers of the same name, before their 1 s look",
+        T,
+        async () => {
+          const locks = await manager();
+          const name = fresh("fair-wakes-readers");
+          const writer = await locks.acquire(name, { fair: true, ttl: 10_000 });
+          const reading = locks.readWrite(name).read({ wait: 5_000 });
+          await sleep(150); // queued, and parked until it looks again a second after its last attempt
+          const released = performance.now();
+          await writer.release();
+          const lease = await reading;
+          const waited = performance.now() - released;
+          assert.ok(waited < 250, `the reader got in ${Math.round(waited)} ms after the fair writer left`);
+          await lease.release();
+        },
+      );
     }
 
     it("a waiting writer that gives up lets in at once the readers it kept out", T, async () => {

@@ -12,11 +12,17 @@ import * as semaphore from "../../src/semaphore/scripts.generated.js";
 /** Every script of the library and the command. */
 const scripts = [mutex, fair, fencing, rwlock, semaphore, admin].flatMap((module) => Object.values(module));
 
-/** The .lua file with its `--- @include "…"` lines replaced by the files they name, as scripts/gen-lua.mjs does. */
-function expanded(file: URL): string {
-  return readFileSync(file, "utf8").replace(/^--- @include "([^"]+)"\s*$/gm, (_, rel: string) =>
-    expanded(new URL(rel, file)).trimEnd(),
-  );
+/**
+ * The .lua file with its `--- @include "…"` lines replaced by the files they name, each at most once per script
+ * (a later include of a file already pasted in is dropped), as scripts/gen-lua.mjs does.
+ */
+function expanded(file: URL, pasted = new Set<string>([file.href])): string {
+  return readFileSync(file, "utf8").replace(/^--- @include "([^"]+)"\s*$/gm, (_, rel: string) => {
+    const included = new URL(rel, file);
+    if (pasted.has(included.href)) return "";
+    pasted.add(included.href);
+    return expanded(included, pasted).trimEnd();
+  });
 }
 
 describe("generated Lua scripts", () => {
