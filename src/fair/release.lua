@@ -28,16 +28,12 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
 -- A hand-off sets the lock to the waiter's token; only a lock nobody waits for is deleted.
-if handOff(serverMicros(), ARGV[2]) then
+local nowUs = serverMicros()
+if handOff(nowUs, ARGV[2]) then
   return 2
 end
 redis.call('DEL', KEYS[1])
 local head = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
-local now
-local function clock()
-  now = now or serverMicros()
-  return now
-end
-wakeReaders(KEYS[6], KEYS[7], head[1] and '(' .. head[2] or '+inf', clock, ARGV[2], ARGV[4])
+wakeReaders(KEYS[6], KEYS[7], head[1] and '(' .. head[2] or '+inf', function() return nowUs end, ARGV[2], ARGV[4])
 if head[1] then publishTo(ARGV[2], head[1], 'w:' .. head[1] .. ':' .. ARGV[4]) end
 return 1
