@@ -40,21 +40,26 @@ export class Cancel implements Abortable {
   }
 }
 
-/** Resolves after `ms` (at once when ≤ 0), or rejects with `signal`'s reason when it aborts first. */
-export function pause(ms: number, signal: Abortable | undefined): Promise<void> {
+/**
+ * Resolves after `ms` (at once when ≤ 0), or earlier once the function handed to `early` is called, or rejects
+ * with `signal`'s reason when it aborts first.
+ */
+export function pause(
+  ms: number,
+  signal: Abortable | undefined,
+  early?: (wake: () => void) => void,
+): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
-    const off = signal?.onAbort(() => {
+    const finish = (aborted: boolean) => {
       clearTimeout(timer);
-      reject(signal.reason);
-    });
-    const timer = setTimeout(
-      () => {
-        off?.();
-        resolve();
-      },
-      Math.max(0, ms),
-    );
+      off?.();
+      if (aborted) reject(signal?.reason);
+      else resolve();
+    };
+    const timer = setTimeout(() => finish(false), Math.max(0, ms));
+    const off = signal?.onAbort(() => finish(true));
+    early?.(() => finish(false));
   });
 }
 

@@ -1,5 +1,5 @@
 import type { RedisConnection, Subscriber } from "../clients/connection.js";
-import type { Abortable } from "../signals.js";
+import { type Abortable, pause } from "../signals.js";
 import { monotonicNow } from "../validity.js";
 import { type Waiter, type WaitStrategy, waiterIds } from "./strategy.js";
 
@@ -225,18 +225,10 @@ function take(slot: Slot): string | undefined {
 
 /** Sleeps until the slot is woken, `ms` passes, or `signal` aborts (rejecting with its reason). */
 function park(slot: Slot, ms: number, signal: Abortable | undefined): Promise<void> {
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const finish = (aborted: boolean) => {
-      clearTimeout(timer);
-      unlisten?.();
-      slot.wake = undefined;
-      if (aborted) reject(signal?.reason);
-      else resolve();
-    };
-    const timer = setTimeout(() => finish(false), Math.max(0, ms));
-    const unlisten = signal?.onAbort(() => finish(true));
-    slot.wake = () => finish(false);
+  return pause(ms, signal, (wake) => {
+    slot.wake = wake;
+  }).finally(() => {
+    slot.wake = undefined;
   });
 }
 

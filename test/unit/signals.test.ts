@@ -31,6 +31,20 @@ describe("Cancel", () => {
     await assert.rejects(pause(1, cancel), /stop/);
   });
 
+  it("pause ends early when woken, and a wake-up after it ended changes nothing", async () => {
+    const cancel = new Cancel();
+    let wake: (() => void) | undefined;
+    const started = performance.now();
+    const waiting = pause(10_000, cancel, (w) => {
+      wake = w;
+    });
+    wake!();
+    await waiting;
+    assert.ok(performance.now() - started < 1_000);
+    wake!();
+    cancel.abort(new Error("later"));
+  });
+
   it("SignalFanout: one listener per caller signal aborts every linked call, and unlinking removes it", () => {
     const fanout = new SignalFanout();
     const controller = new AbortController();
