@@ -66,8 +66,11 @@ export interface Settling {
   readonly start: number;
   readonly signal: Abortable | undefined;
   readonly place: Place | undefined;
-  /** The attempt queued the waiter only where it was refused (see {@link Queueing}). */
-  readonly first: boolean;
+  /**
+   * A node that grants this attempt keeps no place for the waiter: a first attempt queues only where it is
+   * refused (see {@link Queueing}), and a primitive's script may drop the place with the grant.
+   */
+  readonly grantsKeepNoPlace: boolean;
   /** Undoes the attempt wherever it may hold (the primitive's cleanup), then gives `outcome` back. */
   failed(outcome: Failure): Promise<AttemptResult>;
   /** Stops waiting for nodes still answering, once the lease is made. */
@@ -80,8 +83,10 @@ export async function settleAttempt(
   s: Settling,
 ): Promise<AttemptResult> {
   const { outcomes } = round;
-  // A first attempt that every node granted queued nowhere: nothing to drop when the lease ends.
-  if (s.first && s.place && outcomes.every((o) => o.status === "ok")) s.place.registered = undefined;
+  // Every node granted: the waiter has a place nowhere, nothing to drop when the lease ends (and an attempt that
+  // still fails queues it again).
+  if (s.grantsKeepNoPlace && s.place && outcomes.every((o) => o.status === "ok"))
+    s.place.registered = undefined;
   if (!round.granted) {
     const errors = outcomes.filter((o) => o.status === "error" || o.status === "timeout").length;
     if (errors > ctx.nodes.length - ctx.quorum) return s.failed({ kind: "unavailable", outcomes });

@@ -126,7 +126,7 @@ export async function attemptWith(
     start,
     signal,
     place,
-    first,
+    grantsKeepNoPlace: first,
     abandon,
     async failed(outcome) {
       abandon();

@@ -37,6 +37,7 @@ export async function attemptSemaphore(
   const start = monotonicNow();
   // Pollers queue too: a waiter that wants many permits is protected by its place, not by being woken.
   const { queued, first, register } = queueing(ctx, place, true, start);
+  const dropOnGrant = ctx.nodes.length === 1;
   const args = [
     token,
     ttl,
@@ -48,7 +49,7 @@ export async function attemptSemaphore(
     place?.arrival ?? "",
     first ? "1" : "0",
     // One node: a grant is the whole vote (never undone for a split), so the script drops the place with it.
-    ctx.nodes.length === 1 ? "1" : "0",
+    dropOnGrant ? "1" : "0",
   ];
   const { result, abandon, done } = vote<AcquireReply>(
     ctx.nodes,
@@ -106,17 +107,14 @@ export async function attemptSemaphore(
     start,
     signal,
     place,
-    first,
+    grantsKeepNoPlace: first || dropOnGrant,
     abandon,
     failed,
   });
-  if (place?.registered !== undefined && ctx.nodes.length === 1) {
-    // The grant dropped the place. Had the attempt failed after it (validity ran out), the next one queues again.
-    if (round.granted) place.registered = undefined;
-  } else if (settled.kind === "acquired" && place?.registered !== undefined) {
+  if (settled.kind === "acquired" && place?.registered !== undefined) {
     // The waiter stays queued until its place is dropped. Where it holds it is skipped, and its release drops the
     // place; elsewhere its wanted permits would hold back the waiters behind it for as long as it holds: drop it
-    // there now, behind each node's acquire.
+    // there now, behind each node's acquire. (Granted everywhere, it has no place left: see settleAttempt.)
     const elsewhere = round.outcomes.flatMap((o, i) => (o.status === "ok" ? [] : [i]));
     if (elsewhere.length > 0) {
       ctx.track(
