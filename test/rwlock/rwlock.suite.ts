@@ -12,6 +12,17 @@ let counter = 0;
 const fresh = (what: string): string => `rw-${what}:${process.pid}:${++counter}`;
 const readersKey = (name: string) => mutexKeys("quorumlock:", name).readers;
 
+/** Releases with `release`, then waits for `waiting`: what it brings and how many ms after the release it came. */
+async function afterRelease<T>(
+  release: () => Promise<unknown>,
+  waiting: Promise<T>,
+): Promise<{ got: T; waited: number }> {
+  const released = performance.now();
+  await release();
+  const got = await waiting;
+  return { got, waited: performance.now() - released };
+}
+
 /** Resolves with how long `work` took to settle, in ms. */
 async function timed(work: Promise<unknown>): Promise<number> {
   const began = performance.now();
@@ -159,10 +170,7 @@ export function readWriteSuite(adapter: Adapter, nodeCount: number): void {
       const writer = await rw.write();
       const readers = Array.from({ length: 4 }, () => rw.read());
       await sleep(300); // every reader has queued
-      const released = performance.now();
-      await writer.release();
-      const leases = await Promise.all(readers);
-      const waited = performance.now() - released;
+      const { got: leases, waited } = await afterRelease(() => writer.release(), Promise.all(readers));
       assert.ok(waited < 400, `readers got in ${Math.round(waited)} ms after the release`);
       await Promise.all(leases.map((l) => l.release()));
     });
@@ -176,10 +184,7 @@ export function readWriteSuite(adapter: Adapter, nodeCount: number): void {
       await sleep(300);
       await first.release();
       await sleep(100);
-      const released = performance.now();
-      await second.release();
-      const lease = await writer;
-      const waited = performance.now() - released;
+      const { got: lease, waited } = await afterRelease(() => second.release(), writer);
       assert.ok(waited < 400, `the writer got in ${Math.round(waited)} ms after the last reader left`);
       await lease.release();
     });
@@ -194,10 +199,7 @@ export function readWriteSuite(adapter: Adapter, nodeCount: number): void {
           const reader = await locks.readWrite(name).read({ ttl: 10_000 });
           const writer = locks.acquire(name, { fair: true, wait: 5_000 });
           await sleep(150); // queued, and parked until it looks again 0.5 s after its last attempt
-          const released = performance.now();
-          await reader.release();
-          const lease = await writer;
-          const waited = performance.now() - released;
+          const { got: lease, waited } = await afterRelease(() => reader.release(), writer);
           assert.ok(
             waited < 250,
             `the fair writer got in ${Math.round(waited)} ms after the last reader left`,
@@ -215,10 +217,7 @@ export function readWriteSuite(adapter: Adapter, nodeCount: number): void {
           const writer = await locks.acquire(name, { fair: true, ttl: 10_000 });
           const reading = locks.readWrite(name).read({ wait: 5_000 });
           await sleep(150); // queued, and parked until it looks again a second after its last attempt
-          const released = performance.now();
-          await writer.release();
-          const lease = await reading;
-          const waited = performance.now() - released;
+          const { got: lease, waited } = await afterRelease(() => writer.release(), reading);
           assert.ok(waited < 250, `the reader got in ${Math.round(waited)} ms after the fair writer left`);
           await lease.release();
         },
