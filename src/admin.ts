@@ -11,9 +11,11 @@ import { releaseMutex } from "./mutex/release.js";
 import { checkMs, checkResource, resolveManagerOptions } from "./options.js";
 import { type Abandoned, type Verdict, vote } from "./quorum.js";
 import { newReleaseId } from "./release.js";
+import { releaseRead } from "./rwlock/read.js";
 import { runScript } from "./script.js";
 import { semaphoreQuorum } from "./semaphore/index.js";
 import { semaphoreKeys } from "./semaphore/keys.js";
+import { releaseSemaphore } from "./semaphore/release.js";
 import { quorumOf } from "./validity.js";
 
 export interface AdminOptions {
@@ -74,7 +76,7 @@ export interface LockState {
   readonly nodes: readonly NodeLockState[];
 }
 
-/** What a forced release did: `done` nodes deleted the lock, `answered` replied at all. */
+/** What a release by token or a break did: `done` nodes freed something, `answered` replied at all. */
 export interface AdminResult {
   readonly done: number;
   readonly answered: number;
@@ -146,7 +148,11 @@ export class LockAdmin {
     return summarise(resource, this.quorum, nodes);
   }
 
-  /** Compare-and-delete with `token` on every node, as the holder's own release would. */
+  /**
+   * Frees whatever `token` holds on every node, as the holder's own release would (compare-and-delete, then wake
+   * who waits): the lock, a read lease of the read-write lock, or permits of the semaphore of that name. A token
+   * is 160 random bits, so it names one lease: the three releases run side by side, and at most one finds it.
+   */
   async release(resource: string, token: string): Promise<AdminResult> {
     const keys = mutexKeys(this.#prefix, checkResource(resource));
     const context: LockContext = {
@@ -158,28 +164,50 @@ export class LockAdmin {
       track: () => {},
       serverClock: { offsetUs: undefined, at: 0 },
     };
-    const { answered, outcomes } = await releaseMutex(context, keys, token);
-    const done = outcomes.filter((o) => o.status === "ok").length;
-    return { done, answered, quorum: this.quorum, outcomes };
+    const releases = await Promise.all([
+      releaseMutex(context, keys, token),
+      releaseRead(context, keys, token, {}),
+      // The limit only matters when no holder is left (none is stored then): the operator does not know it, so
+      // every live waiter is woken, and each attempt checks its own limit.
+      releaseSemaphore(context, semaphoreKeys(this.#prefix, resource), Number.MAX_SAFE_INTEGER, token),
+    ]);
+    // Per node: released by one of them, or the first error, or found nothing.
+    const outcomes = this.#nodes.map((_, i) => {
+      const each = releases.map((r) => r.outcomes[i]!);
+      return each.find((o) => o.status === "ok") ?? each.find((o) => o.status !== "refused") ?? each[0]!;
+    });
+    return tally(outcomes, this.quorum);
   }
 
-  /** Deletes the lock on every node whoever holds it, and wakes its waiters. */
+  /**
+   * Deletes every hold on `resource` on every node, whoever holds it (the lock, read leases, semaphore permits),
+   * and wakes who waits. The fencing counter stays.
+   */
   async break(resource: string): Promise<AdminResult> {
     const keys = mutexKeys(this.#prefix, checkResource(resource));
+    const semaphore = semaphoreKeys(this.#prefix, resource);
     const id = newReleaseId();
     const { outcomes } = await this.#onEach<null>(async (conn, abandoned) => {
       const deleted = await runScript(
         conn,
         breakScript,
-        [keys.lock, keys.waiting],
+        [
+          keys.lock,
+          keys.waiting,
+          keys.readers,
+          keys.readWaiting,
+          keys.readHeartbeats,
+          semaphore.holders,
+          semaphore.permits,
+          semaphore.waiting,
+          semaphore.heartbeats,
+        ],
         [keys.channel, id],
         abandoned,
       );
-      return { status: deleted === 1 ? "ok" : "refused", value: null };
+      return { status: Number(deleted) > 0 ? "ok" : "refused", value: null };
     });
-    const done = outcomes.filter((o) => o.status === "ok").length;
-    const answered = done + outcomes.filter((o) => o.status === "refused").length;
-    return { done, answered, quorum: this.quorum, outcomes };
+    return tally(outcomes, this.quorum);
   }
 
   async close(): Promise<void> {
@@ -195,6 +223,13 @@ export class LockAdmin {
     });
     return result;
   }
+}
+
+/** `done`: nodes where something was freed; `answered`: nodes that replied at all. */
+function tally(outcomes: readonly NodeOutcome[], quorum: number): AdminResult {
+  const done = outcomes.filter((o) => o.status === "ok").length;
+  const answered = done + outcomes.filter((o) => o.status === "refused").length;
+  return { done, answered, quorum, outcomes };
 }
 
 /** Runs `work` with a `LockAdmin` on `nodes`, and closes it however `work` ends. */

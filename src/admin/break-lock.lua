@@ -1,18 +1,43 @@
 --[[
-  Deletes the lock whoever holds it (`quorumlock break`), and in the same step wakes the longest waiter, as a
-  release does. The fencing counter stays: fences must never go down.
+  Deletes every hold on the resource, whoever holds it (`quorumlock break`): the lock (a mutex or fair mode's
+  lock, a read-write lock's write side), the read-write lock's readers, and the semaphore's holders of the same
+  name. In the same step it wakes who waits, as releases do: the longest waiting writer, every live waiting
+  reader, and the semaphore's live waiters whose permits fit in the limit (all of them when no limit is
+  stored). The fencing counter stays: fences must never go down.
 
   KEYS[1] the lock key
   KEYS[2] the waiting queue (sorted set: waiter id -> first arrival, server µs)
+  KEYS[3] a read-write lock's readers (sorted set: token -> expiry, server ms)
+  KEYS[4] its waiting readers (sorted set: waiter id -> first arrival, server µs)
+  KEYS[5] the waiting readers' heartbeats (hash: waiter id -> place expires at, server ms)
+  KEYS[6] the semaphore's holders (sorted set: token -> expiry, server ms)
+  KEYS[7] the semaphore's permits (hash: token -> permits, ':used' -> their sum, ':limit' -> the limit)
+  KEYS[8] the semaphore's waiting queue (sorted set: waiter id -> arrival, server µs)
+  KEYS[9] the semaphore's waiters' heartbeats (hash: waiter id -> "<place expires at, ms>:<permits>:<token>")
   ARGV[1] the lock's channel (a waiter's manager listens on it suffixed with its tag: lua-shared/publish.lua)
   ARGV[2] an id of this release (see mutex/release.lua)
 
-  Returns 1 when a lock was deleted, 0 when there was none (nothing is published then).
+  Returns the number of holds deleted on this node: the lock counts 1, each reader and each semaphore holder 1
+  (expired ones too, as they were still in their keys). Nothing is published when it is 0.
 ]]
---- @include "../lua-shared/publish.lua"
-if redis.call('DEL', KEYS[1]) == 1 then
-  local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
-  if head then publishTo(ARGV[1], head, 'w:' .. head .. ':' .. ARGV[2]) end
-  return 1
-end
-return 0
+--- @include "../lua-shared/wake.lua"
+--- @include "../lua-shared/semaphore.lua"
+
+local nowUs, nowMs = serverNow()
+local limit = tonumber(redis.call('HGET', KEYS[7], ':limit'))
+local deleted = redis.call('DEL', KEYS[1]) + redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[6])
+if deleted == 0 then return 0 end
+redis.call('DEL', KEYS[3], KEYS[6], KEYS[7])
+
+local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+if head then publishTo(ARGV[1], head, 'w:' .. head .. ':' .. ARGV[2]) end
+wakeReaders(KEYS[4], KEYS[5], '+inf', function() return nowUs end, ARGV[1], ARGV[2])
+-- Every permit is free now: the waiters at the head of the queue whose permits fit go, as after a release.
+local free = limit or math.huge
+eachWaiter(KEYS[8], KEYS[9], KEYS[6], nowMs, function(waiter, permits)
+  if permits > free then return true end
+  free = free - permits
+  publishTo(ARGV[1], waiter, 'w:' .. waiter .. ':' .. ARGV[2])
+  return free <= 0
+end)
+return deleted

@@ -6,9 +6,11 @@ import { nodeProblem } from "./status.js";
 
 export const RELEASE_USAGE = `Usage: quorumlock release <resource> --token <token> [--nodes <url,…>] [--json]
 
-Releases the lock if, and only if, it is still held with <token> (compare-and-delete on each node), and wakes
-its waiters. Safer than "break": if the lock has meanwhile passed to someone else, it is left alone. The token
-is shown by "quorumlock status --show-token", and by "quorumlock run --show-token" when it takes the lock.
+Frees what <token> holds on <resource> if, and only if, it still holds it (compare-and-delete on each node), and
+wakes who waits: the lock ("run"), a read lease ("run --shared") or a semaphore's permits ("run --limit").
+Safer than "break": if the lease has meanwhile ended and the lock passed to someone else, it is left alone. The
+token is shown by "quorumlock status --show-token" (read leases and permit holders: with --json), and by
+"quorumlock run --show-token" when it takes the lock.
 
 Options:
   --token <token>       the holder's token (required)
@@ -24,10 +26,11 @@ Examples:
 
 export const BREAK_USAGE = `Usage: quorumlock break <resource> --yes [--nodes <url,…>] [--json]
 
-DANGEROUS: deletes the lock whoever holds it, and wakes its waiters. A holder that is still running does not
-know at once (its next extension fails, then "quorumlock run" stops its command), so two processes may work at
-the same time until then. Prefer "release --token", or waiting for the TTL. The fencing counter is kept, so a
-resource that checks fences still refuses the old holder's writes.
+DANGEROUS: deletes every hold on <resource> whoever holds it (the lock, read leases, the semaphore's permits),
+and wakes who waits. A holder that is still running does not know at once (its next extension fails, then
+"quorumlock run" stops its command), so two processes may work at the same time until then. Prefer "release
+--token", or waiting for the TTL. The fencing counter is kept, so a resource that checks fences still refuses
+the old holders' writes.
 
 Options:
   --yes                 confirm (required)
@@ -35,7 +38,7 @@ Options:
   --json                print the per-node outcome as JSON
   -h, --help            this help
 
-Exit codes: 0 done (also when there was no lock); 69 too few nodes answered; 64 usage error.
+Exit codes: 0 done (also when nothing was held); 69 too few nodes answered; 64 usage error.
 
 Example:
   quorumlock break nightly-report --yes`;
@@ -52,9 +55,14 @@ export async function release(argv: string[]): Promise<number> {
   const result = await withAdmin({ nodes: nodes("release", values.nodes) }, (admin) =>
     admin.release(resource, token),
   );
-  return report(result, "released", "no lock with this token (already free, expired, or someone else's)", {
-    json: values.json === true,
-  });
+  return report(
+    result,
+    "released",
+    "nothing held with this token (already free, expired, or someone else's)",
+    {
+      json: values.json === true,
+    },
+  );
 }
 
 export async function breakLock(argv: string[]): Promise<number> {
@@ -67,7 +75,7 @@ export async function breakLock(argv: string[]): Promise<number> {
   if (!values.yes)
     throw usageError("break", "break deletes the lock whoever holds it: add --yes if you mean it");
   const result = await withAdmin({ nodes: nodes("break", values.nodes) }, (admin) => admin.break(resource));
-  return report(result, "broken", "there was no lock", { json: values.json === true });
+  return report(result, "broken", "nothing was held", { json: values.json === true });
 }
 
 /**

@@ -43,7 +43,8 @@ export const read: Primitive<ReadWriteKeys> = {
     }),
 };
 
-function releaseRead(
+/** Frees the reader `token` on the chosen nodes (as releaseMutex does for the lock), waking who may go next. */
+export function releaseRead(
   ctx: LockContext,
   keys: ReadWriteKeys,
   token: string,

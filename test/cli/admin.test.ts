@@ -101,7 +101,7 @@ describe("quorumlock status / release / break", () => {
       const lease = await locks.acquire(resource);
       const wrong = await cli(["release", resource, "--token", "not-it", ...nodes]);
       assert.equal(wrong.code, 0);
-      assert.match(wrong.out, /released on 0 of 3 nodes \(no lock with this token/);
+      assert.match(wrong.out, /released on 0 of 3 nodes \(nothing held with this token/);
       // One token in 64 begins with "-": it is still the value of --token, not a flag.
       const dash = await cli(["release", resource, "--token", "-Ab_c", ...nodes]);
       assert.equal(dash.code, 0, dash.err);
@@ -116,6 +116,78 @@ describe("quorumlock status / release / break", () => {
       await locks.close();
     }
   });
+
+  it(
+    "release --token frees a read lease or semaphore permits by their token, and wakes who waits",
+    T,
+    async () => {
+      const urls = three.urls();
+      const nodes = ["--nodes", urls.join(",")];
+      const locks = new LockManager({ nodes: urls, ttl: 30_000 });
+      try {
+        const shared = fresh();
+        const reader = await locks.readWrite(shared).read();
+        const writer = locks.readWrite(shared).write({ wait: 20_000 });
+        const counted = fresh();
+        const permit = await locks.semaphore(counted, { limit: 1 }).acquire();
+        const next = locks.semaphore(counted, { limit: 1 }).acquire({ wait: 20_000 });
+        const wrong = await cli(["release", counted, "--token", reader.token, ...nodes]);
+        assert.match(wrong.out, /released on 0 of 3 nodes/, "a token frees only under its own resource");
+
+        const since = performance.now();
+        const read = await cli(["release", shared, "--token", reader.token, ...nodes, "--json"]);
+        assert.equal(read.code, 0, read.err);
+        assert.equal(JSON.parse(read.out).done, 3);
+        const counts = await cli(["release", counted, "--token", permit.token, ...nodes]);
+        assert.equal(counts.code, 0, counts.err);
+        assert.match(counts.out, /released on 3 of 3 nodes/);
+        const [written, granted] = await Promise.all([writer, next]);
+        assert.ok(performance.now() - since < 5_000, "woken by the releases, not by the 30 s TTLs");
+        assert.ok(written.fence! > reader.fence! && granted.fence! > permit.fence!);
+        await Promise.all([written.release(), granted.release()]);
+      } finally {
+        await locks.close();
+      }
+    },
+  );
+
+  it(
+    "break deletes read leases and semaphore permits too, wakes their waiters, and keeps the fence",
+    T,
+    async () => {
+      const urls = three.urls();
+      const nodes = ["--nodes", urls.join(",")];
+      const locks = new LockManager({ nodes: urls, ttl: 30_000 });
+      try {
+        const shared = fresh();
+        const readers = await Promise.all([1, 2].map(() => locks.readWrite(shared).read()));
+        const writer = locks.readWrite(shared).write({ wait: 20_000 });
+        const counted = fresh();
+        const permits = await locks.semaphore(counted, { limit: 2 }).acquire({ permits: 2 });
+        const next = locks.semaphore(counted, { limit: 2 }).acquire({ wait: 20_000, permits: 2 });
+        // Let both waiters queue before the break.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+
+        const since = performance.now();
+        for (const resource of [shared, counted]) {
+          const broken = await cli(["break", resource, "--yes", ...nodes]);
+          assert.equal(broken.code, 0, broken.err);
+          assert.match(broken.out, /broken on 3 of 3 nodes/);
+        }
+        const [written, granted] = await Promise.all([writer, next]);
+        assert.ok(performance.now() - since < 5_000, "woken by the break, not by the 30 s TTLs");
+        assert.ok(written.fence! > Math.max(...readers.map((r) => r.fence!)), "fences still go up");
+        assert.ok(granted.fence! > permits.fence!);
+        const status = JSON.parse((await cli(["status", shared, "--json", ...nodes])).out);
+        assert.equal(status.readers, 0);
+        await Promise.all([written.release(), granted.release()]);
+        const again = await cli(["break", counted, "--yes", ...nodes]);
+        assert.match(again.out, /broken on 0 of 3 nodes \(nothing was held\)/);
+      } finally {
+        await locks.close();
+      }
+    },
+  );
 
   it(
     "break wakes a waiting run at once, and release/break say when too few nodes answered (69)",
