@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import type { Lease } from "../../src/index.js";
 import { LINGER_MS } from "../../src/waiting/pubsub.js";
-import { type Adapter, inspect } from "../support/adapters.js";
+import { type Adapter, inspect, valuesOn } from "../support/adapters.js";
 import { keysOf } from "../support/keys.js";
 import { fresh } from "../support/names.js";
 import { suiteNodes } from "../support/suite.js";
@@ -216,7 +216,7 @@ export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
           manager({ pollInterval: 60_000 }),
         ]);
         const resource = fresh("own");
-        const { channel, waiting } = keysOf(resource);
+        const { channel, waiting, lock } = keysOf(resource);
         const ours = (subscribed: string[]) => subscribed.filter((c) => c.startsWith(`${channel}:`));
         const watchers = env.urls.map((url) => new Redis(url));
         const heard: string[] = [];
@@ -226,6 +226,14 @@ export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
             await w.psubscribe(`${channel}*`);
           }
           const held = await holder.acquire(resource);
+          // Held on every node, not only on the quorum the acquire settled on: a node that applied the holder's
+          // SET after the first waiter's attempt would have given that attempt the lock (undone at once, the
+          // vote split), left the holder without it, and so have had nothing to release and nobody to wake.
+          for (let tries = 0; ; tries++) {
+            if ((await valuesOn(env.urls, lock)).every((v) => v === held.token)) break;
+            assert.ok(tries < 100, "the holder's lock reaches every node");
+            await sleep(10);
+          }
           const one = first!.acquire(resource, { wait: 10_000 });
           await sleep(50); // queued first
           const two = second!.acquire(resource, { wait: 10_000 });
