@@ -33,11 +33,5 @@ local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
 if head then publishTo(ARGV[1], head, 'w:' .. head .. ':' .. ARGV[2]) end
 wakeReaders(KEYS[4], KEYS[5], '+inf', function() return nowUs end, ARGV[1], ARGV[2])
 -- Every permit is free now: the waiters at the head of the queue whose permits fit go, as after a release.
-local free = limit or math.huge
-eachWaiter(KEYS[8], KEYS[9], KEYS[6], nowMs, function(waiter, permits)
-  if permits > free then return true end
-  free = free - permits
-  publishTo(ARGV[1], waiter, 'w:' .. waiter .. ':' .. ARGV[2])
-  return free <= 0
-end)
+wakeWhoFits(KEYS[8], KEYS[9], KEYS[6], nowMs, limit or math.huge, ARGV[1], ARGV[2])
 return deleted

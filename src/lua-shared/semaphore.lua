@@ -1,5 +1,5 @@
--- A semaphore's holders and waiters, shared by semaphore/*.lua (pasted in by scripts/gen-lua.mjs). Keys are
--- passed by name, as each script orders its KEYS differently:
+-- A semaphore's holders and waiters, shared by semaphore/*.lua and admin/break-lock.lua (pasted in by
+-- scripts/gen-lua.mjs). Keys are passed by name, as each script orders its KEYS differently:
 --   holders    a sorted set: token -> expiry (server ms); expired members are dropped on every run
 --   permits    a hash: token -> permits held, plus ':used' (their sum) and ':limit' (the limit while anyone
 --              holds: it expires with them). Tokens never contain ':', so the two fields cannot clash.
@@ -7,6 +7,7 @@
 --   heartbeats a hash: waiter id -> "<place expires at, server ms>:<permits wanted>:<its token>"
 -- A waiter stays queued while it holds (until its call drops the place): undoing a split vote's grants then
 -- leaves the queue as it was. A waiter whose token holds is skipped, as its permits are counted as held.
+--- @include "publish.lua"
 
 local function serverNow()
   local t = redis.call('TIME')
@@ -69,4 +70,15 @@ local function dropWaiter(waiting, heartbeats, id)
   local removed = redis.call('ZREM', waiting, id)
   redis.call('HDEL', heartbeats, id)
   return removed == 1
+end
+
+-- Wakes, in queue order, the live waiters whose permits fit in `free` permits, stopping at the first that does
+-- not (the ones behind it could not take permits past it anyway): one "w:<waiter id>:<release id>" each.
+local function wakeWhoFits(waiting, heartbeats, holders, nowMs, free, channel, releaseId)
+  eachWaiter(waiting, heartbeats, holders, nowMs, function(waiter, permits)
+    if permits > free then return true end
+    free = free - permits
+    publishTo(channel, waiter, 'w:' .. waiter .. ':' .. releaseId)
+    return free <= 0
+  end)
 end

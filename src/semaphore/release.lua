@@ -18,7 +18,6 @@
   each waiter it wakes (none when nothing was freed or dropped).
 ]]
 --- @include "../lua-shared/semaphore.lua"
---- @include "../lua-shared/publish.lua"
 
 local _, nowMs = serverNow()
 local used, freed = prune(KEYS[1], KEYS[2], nowMs)
@@ -45,11 +44,5 @@ if not freed then return held end
 
 -- Nobody holds any more: no limit is stored, the caller's applies.
 local limit = used > 0 and tonumber(redis.call('HGET', KEYS[2], ':limit')) or tonumber(ARGV[5])
-local free = limit - used
-eachWaiter(KEYS[3], KEYS[4], KEYS[1], nowMs, function(waiter, permits)
-  if permits > free then return true end
-  free = free - permits
-  publishTo(ARGV[2], waiter, 'w:' .. waiter .. ':' .. ARGV[4])
-  return free <= 0
-end)
+wakeWhoFits(KEYS[3], KEYS[4], KEYS[1], nowMs, limit - used, ARGV[2], ARGV[4])
 return held

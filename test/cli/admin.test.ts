@@ -117,6 +117,31 @@ describe("quorumlock status / release / break", () => {
     }
   });
 
+  /**
+   * `readers` read leases of one resource with a writer waiting, and `permits` of a semaphore (limit `permits`)
+   * with a waiter wanting as many; TTLs of 30 s, so a waiter served within seconds was woken.
+   */
+  async function heldWithWaiters(locks: LockManager, readers: number, permits: number) {
+    const shared = fresh();
+    const reads = await Promise.all(Array.from({ length: readers }, () => locks.readWrite(shared).read()));
+    const writer = locks.readWrite(shared).write({ wait: 20_000 });
+    const counted = fresh();
+    const semaphore = locks.semaphore(counted, { limit: permits });
+    const held = await semaphore.acquire({ permits });
+    const next = semaphore.acquire({ wait: 20_000, permits });
+    await new Promise((resolve) => setTimeout(resolve, 300)); // both waiters queued
+    const since = performance.now();
+    /** Both waiters served, within 5 s (woken); their fences above those they waited for. */
+    const served = async () => {
+      const [written, granted] = await Promise.all([writer, next]);
+      assert.ok(performance.now() - since < 5_000, "woken, not served at the 30 s TTLs");
+      assert.ok(written.fence! > Math.max(...reads.map((r) => r.fence!)), "fences still go up");
+      assert.ok(granted.fence! > held.fence!);
+      await Promise.all([written.release(), granted.release()]);
+    };
+    return { shared, reads, counted, held, served };
+  }
+
   it(
     "release --token frees a read lease or semaphore permits by their token, and wakes who waits",
     T,
@@ -125,26 +150,16 @@ describe("quorumlock status / release / break", () => {
       const nodes = ["--nodes", urls.join(",")];
       const locks = new LockManager({ nodes: urls, ttl: 30_000 });
       try {
-        const shared = fresh();
-        const reader = await locks.readWrite(shared).read();
-        const writer = locks.readWrite(shared).write({ wait: 20_000 });
-        const counted = fresh();
-        const permit = await locks.semaphore(counted, { limit: 1 }).acquire();
-        const next = locks.semaphore(counted, { limit: 1 }).acquire({ wait: 20_000 });
-        const wrong = await cli(["release", counted, "--token", reader.token, ...nodes]);
+        const { shared, reads, counted, held, served } = await heldWithWaiters(locks, 1, 1);
+        const wrong = await cli(["release", counted, "--token", reads[0]!.token, ...nodes]);
         assert.match(wrong.out, /released on 0 of 3 nodes/, "a token frees only under its own resource");
-
-        const since = performance.now();
-        const read = await cli(["release", shared, "--token", reader.token, ...nodes, "--json"]);
+        const read = await cli(["release", shared, "--token", reads[0]!.token, ...nodes, "--json"]);
         assert.equal(read.code, 0, read.err);
         assert.equal(JSON.parse(read.out).done, 3);
-        const counts = await cli(["release", counted, "--token", permit.token, ...nodes]);
-        assert.equal(counts.code, 0, counts.err);
-        assert.match(counts.out, /released on 3 of 3 nodes/);
-        const [written, granted] = await Promise.all([writer, next]);
-        assert.ok(performance.now() - since < 5_000, "woken by the releases, not by the 30 s TTLs");
-        assert.ok(written.fence! > reader.fence! && granted.fence! > permit.fence!);
-        await Promise.all([written.release(), granted.release()]);
+        const permit = await cli(["release", counted, "--token", held.token, ...nodes]);
+        assert.equal(permit.code, 0, permit.err);
+        assert.match(permit.out, /released on 3 of 3 nodes/);
+        await served();
       } finally {
         await locks.close();
       }
@@ -152,35 +167,21 @@ describe("quorumlock status / release / break", () => {
   );
 
   it(
-    "break deletes read leases and semaphore permits too, wakes their waiters, and keeps the fence",
+    "break deletes read leases and semaphore permits too, wakes their waiters, keeps the fence",
     T,
     async () => {
       const urls = three.urls();
       const nodes = ["--nodes", urls.join(",")];
       const locks = new LockManager({ nodes: urls, ttl: 30_000 });
       try {
-        const shared = fresh();
-        const readers = await Promise.all([1, 2].map(() => locks.readWrite(shared).read()));
-        const writer = locks.readWrite(shared).write({ wait: 20_000 });
-        const counted = fresh();
-        const permits = await locks.semaphore(counted, { limit: 2 }).acquire({ permits: 2 });
-        const next = locks.semaphore(counted, { limit: 2 }).acquire({ wait: 20_000, permits: 2 });
-        // Let both waiters queue before the break.
-        await new Promise((resolve) => setTimeout(resolve, 300));
-
-        const since = performance.now();
+        const { shared, counted, served } = await heldWithWaiters(locks, 2, 2);
         for (const resource of [shared, counted]) {
           const broken = await cli(["break", resource, "--yes", ...nodes]);
           assert.equal(broken.code, 0, broken.err);
           assert.match(broken.out, /broken on 3 of 3 nodes/);
         }
-        const [written, granted] = await Promise.all([writer, next]);
-        assert.ok(performance.now() - since < 5_000, "woken by the break, not by the 30 s TTLs");
-        assert.ok(written.fence! > Math.max(...readers.map((r) => r.fence!)), "fences still go up");
-        assert.ok(granted.fence! > permits.fence!);
-        const status = JSON.parse((await cli(["status", shared, "--json", ...nodes])).out);
-        assert.equal(status.readers, 0);
-        await Promise.all([written.release(), granted.release()]);
+        await served();
+        assert.equal(JSON.parse((await cli(["status", shared, "--json", ...nodes])).out).readers, 0);
         const again = await cli(["break", counted, "--yes", ...nodes]);
         assert.match(again.out, /broken on 0 of 3 nodes \(nothing was held\)/);
       } finally {
