@@ -53,7 +53,8 @@ if held ~= ARGV[1] and not (ARGV[5] ~= '' and held == 'r:' .. ARGV[5]) then
   return 0
 end
 -- Nobody waits, writer or reader (the uncontended path): one EXISTS for both queues, nothing to wake.
-if redis.call('EXISTS', KEYS[2], KEYS[4]) == 0 then
+local queues = redis.call('EXISTS', KEYS[2], KEYS[4])
+if queues == 0 then
   redis.call('DEL', KEYS[1])
   return 1
 end
@@ -63,8 +64,9 @@ if not writer then
   wakeReadersBefore('+inf')
   return 1
 end
--- Readers that queued before this writer go first (they in turn keep out readers that come later).
-if wakeReadersBefore('(' .. arrival) then
+-- Readers that queued before this writer go first (they in turn keep out readers that come later). With a live
+-- writer the writers' queue was one of the keys EXISTS counted: a count of 1 means no reader waits.
+if queues == 2 and wakeReadersBefore('(' .. arrival) then
   redis.call('DEL', KEYS[1])
   return 1
 end
