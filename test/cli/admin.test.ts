@@ -1,7 +1,7 @@
 // `quorumlock status`, `release --token` and `break`, as real processes against real nodes.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { LockManager } from "../../src/index.js";
+import { type Lease, LockManager } from "../../src/index.js";
 import { fresh as freshName } from "../support/names.js";
 import { useNodes } from "../support/nodes.js";
 import { MEDIUM as T } from "../support/timeouts.js";
@@ -118,76 +118,73 @@ describe("quorumlock status / release / break", () => {
   });
 
   /**
-   * `readers` read leases of one resource with a writer waiting, and `permits` of a semaphore (limit `permits`)
-   * with a waiter wanting as many; TTLs of 30 s, so a waiter served within seconds was woken.
+   * On three nodes: `readers` read leases of one resource with a writer waiting, and `permits` of a semaphore
+   * (limit `permits`) with a waiter wanting as many; TTLs of 30 s, so a waiter served within seconds was woken.
+   * `served()` checks that both waiters got in, woken, with fences above those they waited for.
    */
-  async function heldWithWaiters(locks: LockManager, readers: number, permits: number) {
-    const shared = fresh();
-    const reads = await Promise.all(Array.from({ length: readers }, () => locks.readWrite(shared).read()));
-    const writer = locks.readWrite(shared).write({ wait: 20_000 });
-    const counted = fresh();
-    const semaphore = locks.semaphore(counted, { limit: permits });
-    const held = await semaphore.acquire({ permits });
-    const next = semaphore.acquire({ wait: 20_000, permits });
-    await new Promise((resolve) => setTimeout(resolve, 300)); // both waiters queued
-    const since = performance.now();
-    /** Both waiters served, within 5 s (woken); their fences above those they waited for. */
-    const served = async () => {
-      const [written, granted] = await Promise.all([writer, next]);
-      assert.ok(performance.now() - since < 5_000, "woken, not served at the 30 s TTLs");
-      assert.ok(written.fence! > Math.max(...reads.map((r) => r.fence!)), "fences still go up");
-      assert.ok(granted.fence! > held.fence!);
-      await Promise.all([written.release(), granted.release()]);
-    };
-    return { shared, reads, counted, held, served };
+  async function withWaiters(
+    readers: number,
+    permits: number,
+    body: (setup: {
+      nodes: string[];
+      shared: string;
+      reads: Lease[];
+      counted: string;
+      held: Lease;
+      served: () => Promise<void>;
+    }) => Promise<void>,
+  ) {
+    const urls = three.urls();
+    const locks = new LockManager({ nodes: urls, ttl: 30_000 });
+    try {
+      const shared = fresh();
+      const reads = await Promise.all(Array.from({ length: readers }, () => locks.readWrite(shared).read()));
+      const writer = locks.readWrite(shared).write({ wait: 20_000 });
+      const counted = fresh();
+      const semaphore = locks.semaphore(counted, { limit: permits });
+      const held = await semaphore.acquire({ permits });
+      const next = semaphore.acquire({ wait: 20_000, permits });
+      await new Promise((resolve) => setTimeout(resolve, 300)); // both waiters queued
+      const since = performance.now();
+      const served = async () => {
+        const [written, granted] = await Promise.all([writer, next]);
+        assert.ok(performance.now() - since < 5_000, "woken, not served at the 30 s TTLs");
+        assert.ok(written.fence! > Math.max(...reads.map((r) => r.fence!)), "fences still go up");
+        assert.ok(granted.fence! > held.fence!);
+        await Promise.all([written.release(), granted.release()]);
+      };
+      await body({ nodes: ["--nodes", urls.join(",")], shared, reads, counted, held, served });
+    } finally {
+      await locks.close();
+    }
   }
 
-  it(
-    "release --token frees a read lease or semaphore permits by their token, and wakes who waits",
-    T,
-    async () => {
-      const urls = three.urls();
-      const nodes = ["--nodes", urls.join(",")];
-      const locks = new LockManager({ nodes: urls, ttl: 30_000 });
-      try {
-        const { shared, reads, counted, held, served } = await heldWithWaiters(locks, 1, 1);
-        const wrong = await cli(["release", counted, "--token", reads[0]!.token, ...nodes]);
-        assert.match(wrong.out, /released on 0 of 3 nodes/, "a token frees only under its own resource");
-        const read = await cli(["release", shared, "--token", reads[0]!.token, ...nodes, "--json"]);
-        assert.equal(read.code, 0, read.err);
-        assert.equal(JSON.parse(read.out).done, 3);
-        const permit = await cli(["release", counted, "--token", held.token, ...nodes]);
-        assert.equal(permit.code, 0, permit.err);
-        assert.match(permit.out, /released on 3 of 3 nodes/);
-        await served();
-      } finally {
-        await locks.close();
-      }
-    },
+  it("release --token frees a read lease or semaphore permits by their token, and wakes who waits", T, () =>
+    withWaiters(1, 1, async ({ nodes, shared, reads, counted, held, served }) => {
+      const wrong = await cli(["release", counted, "--token", reads[0]!.token, ...nodes]);
+      assert.match(wrong.out, /released on 0 of 3 nodes/, "a token frees only under its own resource");
+      const read = await cli(["release", shared, "--token", reads[0]!.token, ...nodes, "--json"]);
+      assert.equal(read.code, 0, read.err);
+      assert.equal(JSON.parse(read.out).done, 3);
+      const permit = await cli(["release", counted, "--token", held.token, ...nodes]);
+      assert.equal(permit.code, 0, permit.err);
+      assert.match(permit.out, /released on 3 of 3 nodes/);
+      await served();
+    }),
   );
 
-  it(
-    "break deletes read leases and semaphore permits too, wakes their waiters, keeps the fence",
-    T,
-    async () => {
-      const urls = three.urls();
-      const nodes = ["--nodes", urls.join(",")];
-      const locks = new LockManager({ nodes: urls, ttl: 30_000 });
-      try {
-        const { shared, counted, served } = await heldWithWaiters(locks, 2, 2);
-        for (const resource of [shared, counted]) {
-          const broken = await cli(["break", resource, "--yes", ...nodes]);
-          assert.equal(broken.code, 0, broken.err);
-          assert.match(broken.out, /broken on 3 of 3 nodes/);
-        }
-        await served();
-        assert.equal(JSON.parse((await cli(["status", shared, "--json", ...nodes])).out).readers, 0);
-        const again = await cli(["break", counted, "--yes", ...nodes]);
-        assert.match(again.out, /broken on 0 of 3 nodes \(nothing was held\)/);
-      } finally {
-        await locks.close();
+  it("break deletes read leases and semaphore permits too, wakes their waiters, keeps the fence", T, () =>
+    withWaiters(2, 2, async ({ nodes, shared, counted, served }) => {
+      for (const resource of [shared, counted]) {
+        const broken = await cli(["break", resource, "--yes", ...nodes]);
+        assert.equal(broken.code, 0, broken.err);
+        assert.match(broken.out, /broken on 3 of 3 nodes/);
       }
-    },
+      await served();
+      assert.equal(JSON.parse((await cli(["status", shared, "--json", ...nodes])).out).readers, 0);
+      const again = await cli(["break", counted, "--yes", ...nodes]);
+      assert.match(again.out, /broken on 0 of 3 nodes \(nothing was held\)/);
+    }),
   );
 
   it(
