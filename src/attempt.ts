@@ -112,6 +112,11 @@ export async function settleAttempt(
       retryAfter: waits.length ? Math.min(...waits) : undefined,
       outcomes,
       split: outcomes.some((o) => o.status === "ok"),
+      // Dates a lock a release hands to this waiter later (handoff.ts): on one node, the only place that happens.
+      mark:
+        ctx.nodes.length === 1 && times.length === 1
+          ? { sentAt: s.start, serverMicros: times[0]! }
+          : undefined,
     });
   }
 

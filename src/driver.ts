@@ -85,6 +85,8 @@ export async function drive<K extends PrimitiveKeys>(
       const message = await waiter.next(last.retryAfter, deadline, signal);
       const handed = message === undefined ? undefined : primitive.claim?.(ctx, message, ttl, last);
       if (handed) {
+        // The hand-off took the waiter out of the queue: its release has no place to drop.
+        place!.registered = undefined;
         got = handed;
         return { result: handed, place };
       }

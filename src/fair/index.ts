@@ -3,13 +3,14 @@
 // lua-shared/queue.lua.
 import type { LockContext } from "../context.js";
 import type { NodeOutcome } from "../errors.js";
+import { type ClockMark, claimHandOff, oneNodeLease } from "../handoff.js";
 import { extendMutex } from "../mutex/extend.js";
 import { type MutexKeys, mutexKeys } from "../mutex/keys.js";
-import type { Acquired, AttemptResult, Primitive, ReleaseOutcome } from "../primitive.js";
+import type { AttemptResult, Primitive, ReleaseOutcome } from "../primitive.js";
 import { vote } from "../quorum.js";
 import { newReleaseId } from "../release.js";
 import { runScript } from "../script.js";
-import { monotonicNow, serverEventStart, validityLeft } from "../validity.js";
+import { monotonicNow, validityLeft } from "../validity.js";
 import { acquire as fairAcquire, release as fairRelease } from "./scripts.generated.js";
 
 /**
@@ -19,28 +20,11 @@ export const REFRESH_MS = 500;
 /** … and a place not refreshed for this long is skipped and dropped: a crashed waiter never wedges the queue. */
 export const PLACE_MS = 2_000;
 
-/** Where the server's clock stood when a request of ours ran, for dating a hand-off. */
-interface ClockMark {
-  readonly sentAt: number;
-  readonly serverMicros: number;
-}
-
 type Reply =
   | { readonly held: true; readonly fence: number; readonly pttl: number; readonly mark: ClockMark }
   | { readonly held: false; readonly pttl: number; readonly mark: ClockMark };
 
 const ok = (ctx: LockContext): NodeOutcome => ({ node: ctx.nodes[0]!.label, status: "ok" });
-const settled = [Promise.resolve()];
-
-function acquired(ctx: LockContext, start: number, fence: number): Acquired {
-  return {
-    kind: "acquired",
-    start,
-    fence: ctx.fencing ? fence : undefined,
-    outcomes: [ok(ctx)],
-    done: settled,
-  };
-}
 
 export const fair: Primitive<MutexKeys> = {
   keys: mutexKeys,
@@ -77,7 +61,7 @@ export const fair: Primitive<MutexKeys> = {
     if (!reply) return { kind: "unavailable", outcomes: round.outcomes };
     if (reply.held) {
       const start = reply.mark.sentAt - Math.max(0, ttl - reply.pttl);
-      if (validityLeft(ttl, start, monotonicNow()) > 0) return acquired(ctx, start, reply.fence);
+      if (validityLeft(ttl, start, monotonicNow()) > 0) return oneNodeLease(ctx, start, reply.fence);
       // Handed to us so long ago that no validity is left (this process was stalled): pass it on.
       await releaseFair(ctx, keys, token, place?.id, done);
     }
@@ -86,15 +70,7 @@ export const fair: Primitive<MutexKeys> = {
   },
 
   /** A hand-off announced as "h:<waiter id>:<fence>:<server µs>" (see lua-shared/queue.lua). */
-  claim(ctx, message, ttl, last) {
-    const mark = last.mark as ClockMark | undefined;
-    const [kind, , fence, at] = message.split(":");
-    if (kind !== "h" || !mark) return undefined;
-    const start = Math.min(monotonicNow(), serverEventStart(mark.sentAt, mark.serverMicros, Number(at)));
-    // Dated too conservatively to use (a stale clock mark): the next attempt finds the lock ours and dates
-    // the lease from the TTL the server says is left.
-    return validityLeft(ttl, start, monotonicNow()) > 0 ? acquired(ctx, start, Number(fence)) : undefined;
-  },
+  claim: claimHandOff,
 
   async leave(ctx, keys, token, place, after) {
     await releaseFair(ctx, keys, token, place.id, after);

@@ -5,13 +5,22 @@
 -- dropped on the way.
 --- @include "publish.lua"
 
--- The first live waiting writer: its id and its arrival (the score, as a string), or nil when none waits.
+-- A writer's heartbeat (mutex/acquire.lua) is "<place expires at, server ms>:<ttl ms>:<fencing 0|1>:<its token>":
+-- what a release needs to hand the lock straight to it. The expiry alone (the digits it opens with) is enough
+-- to tell a live writer.
+local function placeExpires(entry)
+  return tonumber(string.match(entry or '', '^%d+'))
+end
+
+-- The first live waiting writer: its id, its arrival (the score, as a string) and its heartbeat entry, or nil
+-- when none waits.
 local function liveWriter(waiting, heartbeats, clock)
   while true do
     local head = redis.call('ZRANGE', waiting, 0, 0, 'WITHSCORES')
     if not head[1] then return nil end
-    local expires = tonumber(redis.call('HGET', heartbeats, head[1]))
-    if expires and expires * 1000 > clock() then return head[1], head[2] end
+    local entry = redis.call('HGET', heartbeats, head[1])
+    local expires = placeExpires(entry)
+    if expires and expires * 1000 > clock() then return head[1], head[2], entry end
     redis.call('ZREM', waiting, head[1])
     redis.call('HDEL', heartbeats, head[1])
   end

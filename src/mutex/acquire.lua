@@ -11,7 +11,7 @@
   KEYS[1] the lock key
   KEYS[2] the fencing counter key
   KEYS[3] the waiting queue (sorted set: waiter id -> first arrival, server µs)
-  KEYS[4] the waiters' heartbeats (hash: waiter id -> place expires at, server ms)
+  KEYS[4] the waiters' heartbeats (hash: waiter id -> "<place expires at, server ms>:<ttl>:<fencing>:<token>")
   KEYS[5] a read-write lock's readers of the same name (sorted set: token -> expiry, server ms): the write side
           is this mutex, so it is refused while a live reader holds
   ARGV[1] the owner's token
@@ -26,6 +26,8 @@
   Errors (leaving the lock as it was) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
   Returns {1, fence, 1 if the counter existed before (0: a new resource, or a node that lost its data)} when
           the lock was taken (fence is 0 and the flag 1 when not bumped),
+          {1, fence, 1, remaining TTL in ms} when a release had handed it to this waiter already (its lease
+          began then, not now),
           {0, remaining TTL in ms of the current holder or reservation (-1: the key has no TTL), or of the
           earliest reader's expiry, this node's time in µs} when not.
 ]]
@@ -57,7 +59,9 @@ local function register()
   if ARGV[5] == '0' then return end
   local lifetime = tonumber(ARGV[5])
   redis.call('ZADD', KEYS[3], 'NX', ARGV[6] ~= '' and ARGV[6] or string.format('%.0f', now()), id)
-  redis.call('HSET', KEYS[4], id, string.format('%.0f', math.floor(now() / 1000) + lifetime))
+  -- With what a release needs to hand the lock straight to this waiter (lua-shared/wake.lua).
+  redis.call('HSET', KEYS[4], id,
+    string.format('%.0f', math.floor(now() / 1000) + lifetime) .. ':' .. ARGV[2] .. ':' .. ARGV[3] .. ':' .. token)
   -- The queue lasts as long as its newest place: once nobody refreshes, it goes away as a whole.
   redis.call('PEXPIRE', KEYS[3], lifetime)
   redis.call('PEXPIRE', KEYS[4], lifetime)
@@ -81,11 +85,15 @@ if id == '' or ARGV[7] == '1' then
   if redis.call('SET', KEYS[1], token, 'NX', 'PX', ARGV[2]) then return taken() end
 else
   -- A queued waiter looks first: the lock may be free, or kept for it by a release ("r:" + its id: never a
-  -- token, which has no ':'), or held.
+  -- token, which has no ':'), or handed to it already (its token: the release bumped the fence), or held.
   local held = redis.call('GET', KEYS[1])
   if not held or held == 'r:' .. id then
     redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
     return taken()
+  end
+  if held == token then
+    local fence = ARGV[3] == '1' and tonumber(redis.call('GET', KEYS[2])) or 0
+    return {1, fence, 1, redis.call('PTTL', KEYS[1])}
   end
 end
 return refused(redis.call('PTTL', KEYS[1]))

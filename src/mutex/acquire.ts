@@ -81,6 +81,7 @@ export async function attemptWith(
     place?.arrival ?? "",
     first ? "1" : "0",
   ];
+  let handedEarlier = 0;
   const { result, abandon, done } = vote<NodeReply>(
     ctx.nodes,
     async (conn, abandoned) => {
@@ -88,8 +89,11 @@ export async function attemptWith(
         number,
         number,
         number?,
+        number?,
       ];
       if (reply[0] === 1) {
+        // A lock handed to this waiter before it asked: its lease began when the server says, not now.
+        if (reply[3] !== undefined) handedEarlier = Math.max(handedEarlier, ttl - Number(reply[3]));
         return {
           status: "ok",
           value: { fence: Number(reply[1]), retryAfter: 0, existed: reply[2] !== 0, now: 0 },
@@ -123,7 +127,7 @@ export async function attemptWith(
     holder: spec.holder,
     token,
     ttl,
-    start,
+    start: start - handedEarlier,
     signal,
     place,
     grantsKeepNoPlace: first,

@@ -1,5 +1,6 @@
 // The mutex: one holder at a time, on one node or a quorum. Waiters queue on each node; a release wakes the
 // longest waiter alone, and keeps the lock for it once it has waited a while (scripts in this folder).
+import { claimHandOff } from "../handoff.js";
 import type { Primitive } from "../primitive.js";
 import { attemptMutex } from "./acquire.js";
 import { extendMutex } from "./extend.js";
@@ -9,9 +10,12 @@ import { releaseMutex } from "./release.js";
 export const mutex: Primitive<MutexKeys> = {
   keys: mutexKeys,
   attempt: attemptMutex,
+  // On one node a release hands the lock to a waiter that has waited long (mutex/release.lua).
+  claim: claimHandOff,
   async leave(ctx, keys, token, place, after) {
-    // Drops the place on every node, and passes on a lock that a release kept for this waiter meanwhile.
-    await releaseMutex(ctx, keys, token, { after, holding: `r:${place.id}`, drop: place.id });
+    // Drops the place on every node, and passes on a lock that a release kept for this waiter ("r:" + its id)
+    // or handed to it (its token) meanwhile.
+    await releaseMutex(ctx, keys, token, { after, drop: place.id });
   },
   extend: extendMutex,
   release: (ctx, keys, token, after, place) =>

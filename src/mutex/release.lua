@@ -1,16 +1,17 @@
 --[[
   Deletes the lock if, and only if, the owner still holds it (compare-and-delete), and in the same step wakes
   the first live waiter in the queue, and no one else. A waiter that has waited longer than ARGV[4] does not
-  have to race for the lock: it is kept for that waiter alone for up to ARGV[3] ms ("r:" + its id). Waiters whose
-  place was not refreshed in time (crashed) are dropped on the way. Also how a waiter leaves the queue (ARGV[5]),
-  passing on a lock kept for it.
+  have to race for the lock: it is kept for that waiter alone for up to ARGV[3] ms ("r:" + its id), or on one node
+  handed to it outright (ARGV[7]). Waiters whose place was not refreshed in time (crashed) are dropped on the
+  way. Also how a waiter leaves the queue (ARGV[5]), passing on a lock kept for it or handed to it.
 
   KEYS[1] the lock key
-  KEYS[2] the waiting queue (sorted set: waiter id -> first arrival, server µs)
-  KEYS[3] the waiters' heartbeats (hash: waiter id -> place expires at, server ms)
-  KEYS[4] a read-write lock's waiting readers (sorted set: waiter id -> first arrival, server µs)
-  KEYS[5] the waiting readers' heartbeats (hash: waiter id -> place expires at, server ms)
-  ARGV[1] the value the lock must hold: the owner's token, or "r:" + a waiter id for a waiter that leaves
+  KEYS[2] the fencing counter key (bumped for a waiter the lock is handed to)
+  KEYS[3] the waiting queue (sorted set: waiter id -> first arrival, server µs)
+  KEYS[4] the waiters' heartbeats (hash: waiter id -> "<place expires at, server ms>:<ttl>:<fencing>:<token>")
+  KEYS[5] a read-write lock's waiting readers (sorted set: waiter id -> first arrival, server µs)
+  KEYS[6] the waiting readers' heartbeats (hash: waiter id -> place expires at, server ms)
+  ARGV[1] the owner's token (for a waiter that leaves, the lock may also be kept for it: "r:" + ARGV[5])
   ARGV[2] the lock's channel: a waiter's manager listens on it suffixed with its tag (lua-shared/publish.lua); a
           channel is not a key: on Redis Cluster PUBLISH reaches every node
   ARGV[3] how long a lock kept for a waiter stays kept, in ms ("0": keep it for nobody, as when a failed
@@ -18,18 +19,22 @@
   ARGV[4] how long a waiter waits before the lock is kept for it, in µs
   ARGV[5] a waiter id to drop from the queue first (the owner's own place, or a waiter that leaves), or ""
   ARGV[6] an id of this release, the same on every node (so that the waiter knows the copies of one wake-up)
+  ARGV[7] "1" to hand the lock straight to a waiter that has waited longer than ARGV[4] instead of keeping it
+          for that waiter (one node: the waiter holds from then on, with no attempt of its own), "0" to keep it
 
-  Returns 1 when the lock was freed (or kept for the first waiter), 0 when it held neither ARGV[1] nor a lock kept
-  for the waiter ARGV[5] (then only a waiter that leaves a free lock wakes readers that queued before the next
-  writer). Publishes "w:<waiter id>:<release id>" to wake that waiter (nothing when nobody waits).
+  Returns 1 when the lock was freed (or kept for, or handed to, the first waiter), 0 when it held neither ARGV[1]
+  nor a lock kept for the waiter ARGV[5] (then only a waiter that leaves a free lock wakes readers that queued
+  before the next writer). Publishes "w:<waiter id>:<release id>" to wake that waiter, or "h:…" when the lock
+  was handed to it (nothing when nobody waits).
   Waiting readers (docs/rwlock.md) are woken instead, every one, when no live writer waits, and those that queued
   before the first live writer are woken (and the lock not kept for the writer) when one does.
 ]]
+--- @include "../lua-shared/fence.lua"
 --- @include "../lua-shared/wake.lua"
 
 if ARGV[5] ~= '' then
-  redis.call('ZREM', KEYS[2], ARGV[5])
-  redis.call('HDEL', KEYS[3], ARGV[5])
+  redis.call('ZREM', KEYS[3], ARGV[5])
+  redis.call('HDEL', KEYS[4], ARGV[5])
 end
 local now
 local function clock()
@@ -40,25 +45,49 @@ local function clock()
   return now
 end
 local function wakeReadersBefore(below)
-  return wakeReaders(KEYS[4], KEYS[5], below, clock, ARGV[2], ARGV[6])
+  return wakeReaders(KEYS[5], KEYS[6], below, clock, ARGV[2], ARGV[6])
+end
+-- Hands the lock to `waiter` (its heartbeat `entry` holds its TTL, fencing flag and token), bumping the fence
+-- for it as its own attempt would, and tells it "h:<waiter id>:<fence>:<server µs>" (as fair mode does): it
+-- holds from now on without asking. Only while its manager listens: PUBLISH counts the subscribers that got the
+-- message, and a waiter whose process died has none (its connections closed), so it is not handed a lock that
+-- would sit idle for a whole TTL. False when nothing was handed (no token in the entry, nobody listening, or no
+-- fence left to give: the waiter's own attempt meets that error): the caller keeps the lock for the waiter.
+local function handOff(waiter, entry)
+  local ttl, fencing, token = string.match(entry, '^%d+:(%d+):([01]):(.+)$')
+  if not token then return false end
+  local fence = 0
+  if fencing == '1' then
+    local ok, bumped = pcall(nextFence, clock)
+    if not ok then return false end
+    fence = bumped
+  end
+  -- A fence bumped for nobody is a gap: fences must only rise, not be consecutive.
+  local heard = publishTo(ARGV[2], waiter, 'h:' .. waiter .. ':' .. string.format('%.0f', fence) .. ':' ..
+    string.format('%.0f', clock()))
+  if heard == 0 then return false end
+  redis.call('SET', KEYS[1], token, 'PX', ttl)
+  redis.call('ZREM', KEYS[3], waiter)
+  redis.call('HDEL', KEYS[4], waiter)
+  return true
 end
 local held = redis.call('GET', KEYS[1])
 -- A waiter that got the lock on a majority may find it kept for itself on a node that released late: pass it on.
 if held ~= ARGV[1] and not (ARGV[5] ~= '' and held == 'r:' .. ARGV[5]) then
   -- A writer that gives up may have been keeping readers out: with the lock free, they may come now.
   if ARGV[5] ~= '' and not held then
-    local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    local head = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
     wakeReadersBefore(head[1] and '(' .. head[2] or '+inf')
   end
   return 0
 end
 -- Nobody waits, writer or reader (the uncontended path): one EXISTS for both queues, nothing to wake.
-local queues = redis.call('EXISTS', KEYS[2], KEYS[4])
+local queues = redis.call('EXISTS', KEYS[3], KEYS[5])
 if queues == 0 then
   redis.call('DEL', KEYS[1])
   return 1
 end
-local writer, arrival = liveWriter(KEYS[2], KEYS[3], clock)
+local writer, arrival, entry = liveWriter(KEYS[3], KEYS[4], clock)
 if not writer then
   redis.call('DEL', KEYS[1])
   wakeReadersBefore('+inf')
@@ -71,6 +100,7 @@ if queues == 2 and wakeReadersBefore('(' .. arrival) then
   return 1
 end
 if ARGV[3] ~= '0' and clock() - tonumber(arrival) >= tonumber(ARGV[4]) then
+  if ARGV[7] == '1' and handOff(writer, entry) then return 1 end
   redis.call('SET', KEYS[1], 'r:' .. writer, 'PX', ARGV[3])
 else
   redis.call('DEL', KEYS[1])

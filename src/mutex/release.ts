@@ -15,8 +15,6 @@ export const STARVING_MS = 5;
 export const RESERVED_MS = 250;
 
 export interface ReleaseMutexOptions extends ReleaseVoteOptions {
-  /** What the lock must hold: the token (default), or "r:" + a waiter id for a waiter that leaves. */
-  readonly holding?: string;
   /** A waiter id to drop from the queue first. */
   readonly drop?: string;
   /**
@@ -24,11 +22,19 @@ export interface ReleaseMutexOptions extends ReleaseVoteOptions {
    * that split the vote, and nodes that keep the lock for different waiters would split it again.
    */
   readonly reserve?: boolean;
+  /** Hand the lock to a waiter that has waited long, rather than keep it for that waiter (mutex/release.lua). */
+  readonly handOff?: boolean;
 }
 
 /**
  * Compare-and-delete on the chosen nodes, waiting for each up to the node timeout; each node then wakes its
  * longest waiter (or keeps the lock for it). `after` makes the delete reach a node after the acquire it undoes.
+ *
+ * On one node a waiter that has waited long is handed the lock outright (its token and TTL are in its place), so
+ * it holds without an attempt of its own: one request less per contended section. On a quorum the lock is only
+ * kept for it: each node would hand off on its own, and nodes whose queues disagreed for a moment (a place not yet
+ * registered everywhere) would give one waiter a minority for a whole TTL, where a kept lock lapses in
+ * RESERVED_MS.
  */
 export function releaseMutex(
   ctx: LockContext,
@@ -36,8 +42,16 @@ export function releaseMutex(
   token: string,
   options: ReleaseMutexOptions = {},
 ): Promise<ReleaseOutcome> {
-  const scriptKeys = [keys.lock, keys.waiting, keys.heartbeats, keys.readWaiting, keys.readHeartbeats];
-  return releaseWith(ctx, releaseScript, scriptKeys, keys, token, options);
+  const scriptKeys = [
+    keys.lock,
+    keys.fence,
+    keys.waiting,
+    keys.heartbeats,
+    keys.readWaiting,
+    keys.readHeartbeats,
+  ];
+  const handOff = ctx.nodes.length === 1 && options.reserve !== false;
+  return releaseWith(ctx, releaseScript, scriptKeys, keys, token, { ...options, handOff });
 }
 
 /**
@@ -53,12 +67,13 @@ export function releaseWith(
   options: ReleaseMutexOptions,
 ): Promise<ReleaseOutcome> {
   const args = [
-    options.holding ?? token,
+    token,
     keys.channel,
     options.reserve === false ? 0 : RESERVED_MS,
     STARVING_MS * 1000,
     options.drop ?? "",
     newReleaseId(),
+    options.handOff ? "1" : "0",
   ];
   return releaseVote(ctx, script, scriptKeys, args, keys.lock, options);
 }

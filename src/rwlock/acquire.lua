@@ -7,7 +7,7 @@
   KEYS[1] the lock key (the write side)
   KEYS[2] the fencing counter key
   KEYS[3] the writers' waiting queue (sorted set: waiter id -> first arrival, server µs)
-  KEYS[4] the writers' heartbeats (hash: waiter id -> place expires at, server ms)
+  KEYS[4] the writers' heartbeats (hash: waiter id -> "<place expires at, server ms>:…", lua-shared/wake.lua)
   KEYS[5] the readers (sorted set: token -> expiry, server ms)
   KEYS[6] the readers' waiting queue (sorted set: waiter id -> first arrival, server µs)
   KEYS[7] the waiting readers' heartbeats (hash: waiter id -> place expires at, server ms)
@@ -27,6 +27,7 @@
           wakes this reader), this node's time in µs} when not.
 ]]
 --- @include "../lua-shared/fence.lua"
+--- @include "../lua-shared/wake.lua"
 --- @include "../lua-shared/fair-head.lua"
 
 local token, id = ARGV[1], ARGV[4]
@@ -59,17 +60,11 @@ local function ahead(arrival)
   return not mine or tonumber(arrival) <= mine
 end
 local function writerAhead()
-  while true do
-    local head = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-    if not head[1] then break end
-    local expires = tonumber(redis.call('HGET', KEYS[4], head[1]))
-    if expires and expires > nowMs then return ahead(head[2]) end
-    redis.call('ZREM', KEYS[3], head[1])
-    redis.call('HDEL', KEYS[4], head[1])
-  end
+  local writer, arrival = liveWriter(KEYS[3], KEYS[4], function() return nowUs end)
+  if writer then return ahead(arrival) end
   -- Fair mode's live head counts too.
-  local fair, arrival = liveFairHead(KEYS[8], KEYS[9], nowMs)
-  return fair ~= nil and ahead(arrival)
+  local fair, fairArrival = liveFairHead(KEYS[8], KEYS[9], nowMs)
+  return fair ~= nil and ahead(fairArrival)
 end
 if writerAhead() then return refused(0) end
 

@@ -7,7 +7,7 @@
 
   KEYS[1] the lock key (the write side)
   KEYS[2] the writers' waiting queue (sorted set: waiter id -> first arrival, server µs)
-  KEYS[3] the writers' heartbeats (hash: waiter id -> place expires at, server ms)
+  KEYS[3] the writers' heartbeats (hash: waiter id -> "<place expires at, server ms>:…", lua-shared/wake.lua)
   KEYS[4] the readers (sorted set: token -> expiry, server ms)
   KEYS[5] the readers' waiting queue (sorted set: waiter id -> first arrival, server µs)
   KEYS[6] the waiting readers' heartbeats (hash: waiter id -> place expires at, server ms)

@@ -1,11 +1,11 @@
 // How many attempts a contended acquire costs, counted by the server (INFO commandstats) or, per script, at the
 // waiter's client (the fault suite's spy): a waiter queues in the attempt that finds the lock busy, and one that
 // listens already needs no attempt to cover the gap between that attempt and its wait, so a release costs the
-// waiter one more attempt, not two.
+// waiter one more attempt, not two; on one node none, once it has waited long enough to be handed the lock.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { LockManager } from "../../src/index.js";
+import { type Lease, LockManager } from "../../src/index.js";
 import { acquire as acquireScript } from "../../src/mutex/scripts.generated.js";
 import {
   release as semaphoreRelease,
@@ -21,17 +21,25 @@ describe("attempts per contended acquire", () => {
   const one = useNodes(1);
   const five = useNodes(5);
 
-  it("one node: busy, queued, woken, taken: two attempts by the waiter", T, async () => {
+  /**
+   * One node: a holder, a waiter in another manager that queues, and a release `waited` ms after it queued; then
+   * `check(held, value)` with the lock's value just after the release. Returns the scripts the node ran from the
+   * waiter's first attempt to its release.
+   */
+  async function oneNodeRound(
+    waited: number,
+    check: (held: Lease, value: string | null, lease: Lease) => Promise<void> | void,
+  ): Promise<number> {
     const resource = fresh("attempts");
     const holder = new LockManager({ nodes: one.urls() });
     const waiter = new LockManager({ nodes: one.urls() });
     const admin = inspector(one.urls()[0]!);
-    const evalsha = async () =>
-      Number(/cmdstat_evalsha:calls=(\d+)/.exec(await admin.info("commandstats"))?.[1] ?? 0);
+    const queue = `quorumlock:{${resource}}:waiting`;
     try {
       // A first round subscribes the waiter's manager to the resource's channel (it lingers afterwards).
       let held = await holder.acquire(resource);
       let waiting = waiter.acquire(resource, { wait: 5_000 });
+      while ((await admin.zcard(queue)) === 0) await sleep(2);
       await held.release();
       await (await waiting).release();
 
@@ -39,16 +47,36 @@ describe("attempts per contended acquire", () => {
       await admin.config("RESETSTAT");
       waiting = waiter.acquire(resource, { wait: 5_000 });
       // Released once the waiter is queued (the queue holds its id), so that its first attempt found it busy.
-      const queue = `quorumlock:{${resource}}:waiting`;
-      while ((await admin.zcard(queue)) === 0) await new Promise((r) => setTimeout(r, 2));
+      while ((await admin.zcard(queue)) === 0) await sleep(2);
+      if (waited > 0) await sleep(waited);
       await held.release();
-      await (await waiting).release();
-      // The waiter's busy attempt, the holder's release, the waiter's winning attempt and its release.
-      assert.equal(await evalsha(), 4);
+      const value = await admin.get(`quorumlock:{${resource}}`);
+      const lease = await waiting;
+      await check(held, value, lease);
+      await lease.release();
+      return Number(/cmdstat_evalsha:calls=(\d+)/.exec(await admin.info("commandstats"))?.[1] ?? 0);
     } finally {
       admin.disconnect();
       await Promise.all([holder.close(), waiter.close()]);
     }
+  }
+
+  it("one node: busy, queued, woken, taken: two attempts by the waiter", T, async () => {
+    // Released at once (the waiter waited less than 5 ms): freed, and the woken waiter takes it.
+    const scripts = await oneNodeRound(0, (_held, value) => assert.equal(value, null));
+    // The waiter's busy attempt, the holder's release, the waiter's winning attempt and its release.
+    assert.equal(scripts, 4);
+  });
+
+  it("one node: a waiter that waited long is handed the lock: one attempt by the waiter", T, async () => {
+    const scripts = await oneNodeRound(20, (held, value, lease) => {
+      // Set to the waiter's token by the release itself: never free in between, nothing for the waiter to take.
+      assert.equal(value, lease.token);
+      assert.equal(lease.fence, held.fence! + 1);
+      assert.ok(lease.remainingMs > 29_000, `${lease.remainingMs} ms left`);
+    });
+    // The waiter's busy attempt (which queued it), the holder's release (which handed the lock over), its release.
+    assert.equal(scripts, 3);
   });
 
   it(

@@ -265,11 +265,18 @@ export function pubsubSuite(adapter: Adapter, nodeCount: number): void {
           for (let tries = 0; tries < 100 && !all(); tries++) await sleep(20);
           await sleep(50); // and anything more that would come
           // One wake-up per release, from each node, on the channel of the manager it wakes; nothing on the lock's
-          // channel itself, where every client would receive it.
+          // channel itself, where every client would receive it. A slow node may wake the other waiter instead:
+          // the holder's release settles on a quorum, and on a node it had not reached yet when the first waiter
+          // (holding the others) released too, that release found the holder's lock, woke nobody, and the
+          // holder's release woke the second waiter, the head of the queue by then.
           assert.ok(!heard.includes(channel), "nothing published to every waiting client");
           const channels = [...new Set(heard)];
           assert.equal(channels.length, 2, `wake-ups on ${channels.join(", ")}`);
-          for (const on of channels) assert.equal(heard.filter((h) => h === on).length, nodeCount);
+          const quorum = Math.floor(nodeCount / 2) + 1;
+          for (const on of channels) {
+            const copies = heard.filter((h) => h === on).length;
+            assert.ok(copies >= quorum && copies <= nodeCount, `${copies} copies on ${on}`);
+          }
         } finally {
           for (const w of watchers) w.disconnect();
         }
