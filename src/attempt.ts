@@ -156,9 +156,10 @@ export async function settleAttempt(
  * Undoes an attempt wherever it may hold, each undo queued behind that node's acquire (`undo(nodes)`). Nodes
  * that took it are waited for (bounded by the node timeout), and with `pending` those still answering too, so a
  * caller who sees the attempt fail finds no key of its own on a node that answers; failed and timed-out nodes get
- * the delete in the background. A busy attempt does not wait for nodes still answering: a waiting call would stall
- * on a frozen node by the node timeout at every attempt, long enough for a lock kept for it to lapse. The waiter
- * keeps its place.
+ * the delete in the background. A busy attempt's vote was decided once every node answered or timed out (the
+ * acquire votes' `refusalWaitsForAll`; a node that left its previous request unanswered is not waited for, so a
+ * frozen node stalls one attempt, not every one), so it has no nodes still answering: it undoes where it was
+ * granted and where it failed. The waiter keeps its place.
  */
 export async function undoAttempt(
   ctx: LockContext,

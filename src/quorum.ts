@@ -25,6 +25,13 @@ export interface VoteOptions {
    * with one node frozen, a split of the others would otherwise cost the whole node timeout at every attempt.
    */
   readonly skipLagging?: boolean;
+  /**
+   * A refusal is decided only once every node answered (or timed out, or was skipped as lagging); a grant still
+   * decides at once. For acquire attempts: a refused attempt then knows which nodes granted it and undoes it
+   * there alone, where it would otherwise send an undo to every node still answering (two of five, nearly
+   * always refusing too). A refused attempt's waiter waits anyway, so this costs it no time.
+   */
+  readonly refusalWaitsForAll?: boolean;
 }
 
 /**
@@ -199,7 +206,8 @@ class Round<T> {
     const n = this.nodes.length;
     const pending = n - this.ok - this.notOk;
     const known = this.ok >= quorum || this.notOk > n - quorum;
-    if (pending === 0 || (known && !waitForAll)) {
+    const waitsForAll = waitForAll || (this.options.refusalWaitsForAll && this.ok < quorum);
+    if (pending === 0 || (known && !waitsForAll)) {
       this.decided = true;
       this.unlisten?.();
       this.resolve({

@@ -110,6 +110,7 @@ export async function attemptWith(
       signal,
       about: { operation: "acquire", key: spec.holder.lock },
       skipLagging: true,
+      refusalWaitsForAll: true,
     },
   );
   let round: VoteResult<NodeReply>;

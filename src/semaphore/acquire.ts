@@ -74,6 +74,7 @@ export async function attemptSemaphore(
       signal,
       about: { operation: "acquire", key: keys.holders },
       skipLagging: true,
+      refusalWaitsForAll: true,
     },
   );
   const release = (nodes: readonly number[] | undefined) =>
