@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Lease, LockManager } from "../../src/index.js";
-import { acquire as acquireScript } from "../../src/mutex/scripts.generated.js";
+import { acquire as acquireScript, release as releaseScript } from "../../src/mutex/scripts.generated.js";
 import {
   release as semaphoreRelease,
   acquire as semaphoreScript,
@@ -109,6 +109,7 @@ describe("attempts per contended acquire", () => {
         held = await holder.acquire(resource);
         for (const admin of admins) while ((await admin.get(lock)) !== held.token) await sleep(2);
         const before = calls();
+        const releases = spy.calls(releaseScript.sha1);
         waiting = waiter.acquire(resource, { wait: 5_000 });
         await queued();
         const places = await Promise.all(admins.map((a) => a.zrange(queue, 0, -1, "WITHSCORES")));
@@ -118,6 +119,9 @@ describe("attempts per contended acquire", () => {
         await (await waiting).release();
         // The busy attempt that queued it, and the one a release woke, on each node.
         assert.equal(calls() - before, 10);
+        // And its release on each node: no undo of the busy attempt, which every node refused (its vote waited
+        // for all five replies rather than undo blindly where two were still on their way).
+        assert.equal(spy.calls(releaseScript.sha1) - releases, 5);
       } finally {
         for (const admin of admins) admin.disconnect();
         await Promise.all([holder.close(), waiter.close()]);
