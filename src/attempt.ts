@@ -90,15 +90,19 @@ export async function settleAttempt(
   if (!round.granted) {
     const errors = outcomes.filter((o) => o.status === "error" || o.status === "timeout").length;
     if (errors > ctx.nodes.length - ctx.quorum) return s.failed({ kind: "unavailable", outcomes });
-    const waits = round.verdicts.flatMap((v) =>
-      v?.status === "refused" && v.value.retryAfter > 0 ? [v.value.retryAfter] : [],
-    );
-    // The nodes' clock (the median of their replies), which dates the waiter's arrival: the same on every node it
-    // queues on, so that their queues agree on who is first whatever each node's latency to it. Kept, against
-    // the local clock at the middle of the request, so later waiters can date their arrival before asking.
-    const times = round.verdicts.flatMap((v) =>
-      v?.status === "refused" && v.value.now > 0 ? [v.value.now] : [],
-    );
+    // When to look again: the shortest wait a refusing node gave. And the nodes' clock (the median of their
+    // replies), which dates the waiter's arrival: the same on every node it queues on, so that their queues agree
+    // on who is first whatever each node's latency to it. Kept, against the local clock at the middle of the
+    // request, so later waiters can date their arrival before asking. (Plain loops: this runs at every busy
+    // attempt.)
+    let retryAfter: number | undefined;
+    const times: number[] = [];
+    for (const v of round.verdicts) {
+      if (v?.status !== "refused") continue;
+      const { retryAfter: wait, now } = v.value;
+      if (wait > 0 && (retryAfter === undefined || wait < retryAfter)) retryAfter = wait;
+      if (now > 0) times.push(now);
+    }
     if (times.length > 0) {
       times.sort((a, b) => a - b);
       const median = times[Math.floor(times.length / 2)]!;
@@ -109,7 +113,7 @@ export async function settleAttempt(
     }
     return s.failed({
       kind: "busy",
-      retryAfter: waits.length ? Math.min(...waits) : undefined,
+      retryAfter,
       outcomes,
       split: outcomes.some((o) => o.status === "ok"),
       // Dates a lock a release hands to this waiter later (handoff.ts): on one node, the only place that happens.

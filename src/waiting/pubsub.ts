@@ -25,7 +25,7 @@ interface Slot {
 /** One channel, shared by every waiter of this manager on it. */
 class Channel {
   refs = 0;
-  /** Set while the channel lingers without waiters, until it is unsubscribed. */
+  /** Unsubscribes the channel once it has lingered LINGER_MS without waiters (made when its last waiter first left). */
   linger: NodeJS.Timeout | undefined;
   /** Settles once the subscription was confirmed by the nodes that answered in time; says how many did. */
   ready: Promise<number> = Promise.resolve(0);
@@ -181,14 +181,19 @@ export class PubSubStrategy implements WaitStrategy {
         }
       });
     }
-    clearTimeout(channel.linger);
-    channel.linger = undefined;
+    // A linger timer still set finds the channel in use when it fires, and does nothing.
     channel.refs++;
     return channel;
   }
 
   #leave(name: string, channel: Channel): void {
     if (--channel.refs > 0 || this.#channels.get(name) !== channel) return;
+    // One timer per channel, set again each time its last waiter leaves (a worker in a loop leaves once per
+    // lock taken): no timer made and cleared per wait.
+    if (channel.linger) {
+      channel.linger.refresh();
+      return;
+    }
     channel.linger = setTimeout(() => {
       if (channel.refs > 0 || this.#channels.get(name) !== channel) return;
       this.#channels.delete(name);
