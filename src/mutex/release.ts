@@ -22,8 +22,6 @@ export interface ReleaseMutexOptions extends ReleaseVoteOptions {
    * that split the vote, and nodes that keep the lock for different waiters would split it again.
    */
   readonly reserve?: boolean;
-  /** Hand the lock to a waiter that has waited long, rather than keep it for that waiter (mutex/release.lua). */
-  readonly handOff?: boolean;
 }
 
 /**
@@ -51,12 +49,13 @@ export function releaseMutex(
     keys.readHeartbeats,
   ];
   const handOff = ctx.nodes.length === 1 && options.reserve !== false;
-  return releaseWith(ctx, releaseScript, scriptKeys, keys, token, { ...options, handOff });
+  return releaseWith(ctx, releaseScript, scriptKeys, keys, token, options, handOff);
 }
 
 /**
  * Runs a release script that takes the mutex release's arguments (the mutex's, or a read-write lock's read side)
- * on the chosen nodes, as {@link releaseMutex} describes.
+ * on the chosen nodes, as {@link releaseMutex} describes; `handOff`: hand the lock to a waiter that has waited long
+ * rather than keep it for that waiter (mutex/release.lua).
  */
 export function releaseWith(
   ctx: LockContext,
@@ -65,6 +64,7 @@ export function releaseWith(
   keys: Pick<MutexKeys, "lock" | "channel">,
   token: string,
   options: ReleaseMutexOptions,
+  handOff = false,
 ): Promise<ReleaseOutcome> {
   const args = [
     token,
@@ -73,7 +73,7 @@ export function releaseWith(
     STARVING_MS * 1000,
     options.drop ?? "",
     newReleaseId(),
-    options.handOff ? "1" : "0",
+    handOff ? "1" : "0",
   ];
   return releaseVote(ctx, script, scriptKeys, args, keys.lock, options);
 }
