@@ -81,7 +81,7 @@ export async function drive<K extends PrimitiveKeys>(
       // the nodes' clocks to date the arrival) is followed at once by one that queues it, if the waiter listens
       // already: until then no release would wake it. (One that does not listen yet gets that attempt from
       // `next`, as soon as it does.)
-      if (place!.attempts === 1 && place!.registered === undefined && waiter.listening) continue;
+      if (place!.attempts === 1 && place!.registered === undefined && waiter.listening()) continue;
       const message = await waiter.next(last.retryAfter, deadline, signal);
       const handed = message === undefined ? undefined : primitive.claim?.(ctx, message, ttl, last);
       if (handed) {

@@ -26,7 +26,7 @@ export class PollStrategy implements WaitStrategy {
         else if (signal?.aborted) throw signal.reason;
         return undefined; // whatever was handed over is found by the next attempt
       },
-      listening: false,
+      listening: () => false,
       end() {},
     };
   }

@@ -113,9 +113,7 @@ export class PubSubStrategy implements WaitStrategy {
         }
         return take(slot);
       },
-      get listening() {
-        return channel !== undefined && subscribed > 0;
-      },
+      listening: () => channel !== undefined && subscribed > 0,
       end: () => {
         if (!channel) return;
         channel.waiters.delete(id);
