@@ -6,8 +6,8 @@ import type { RedisConnection } from "./clients/connection.js";
 import { openNode } from "./clients/resolve.js";
 import type { LockContext } from "./context.js";
 import type { NodeOutcome } from "./errors.js";
+import { releaseFair } from "./fair/index.js";
 import { mutexKeys } from "./mutex/keys.js";
-import { releaseMutex } from "./mutex/release.js";
 import { checkMs, checkResource, resolveManagerOptions } from "./options.js";
 import { type Abandoned, type Verdict, vote } from "./quorum.js";
 import { newReleaseId } from "./release.js";
@@ -152,6 +152,9 @@ export class LockAdmin {
    * Frees whatever `token` holds on every node, as the holder's own release would (compare-and-delete, then wake
    * who waits): the lock, a read lease of the read-write lock, or permits of the semaphore of that name. A token
    * is 160 random bits, so it names one lease: the three releases run side by side, and at most one finds it.
+   * The lock is freed by fair mode's release, which hands it to the longest fair waiter if one is queued and
+   * otherwise frees it and wakes the other waiters as the mutex's release does (the operator need not know
+   * whether the holder took it with `fair: true`).
    */
   async release(resource: string, token: string): Promise<AdminResult> {
     const keys = mutexKeys(this.#prefix, checkResource(resource));
@@ -165,7 +168,7 @@ export class LockAdmin {
       serverClock: { offsetUs: undefined, at: 0 },
     };
     const releases = await Promise.all([
-      releaseMutex(context, keys, token),
+      releaseFair(context, keys, token, undefined, undefined),
       releaseRead(context, keys, token, {}),
       // The limit only matters when no holder is left (none is stored then): the operator does not know it, so
       // every live waiter is woken, and each attempt checks its own limit.
@@ -201,6 +204,7 @@ export class LockAdmin {
           semaphore.permits,
           semaphore.waiting,
           semaphore.heartbeats,
+          keys.queue,
         ],
         [keys.channel, id],
         abandoned,

@@ -7,7 +7,8 @@ import { nodeProblem } from "./status.js";
 export const RELEASE_USAGE = `Usage: quorumlock release <resource> --token <token> [--nodes <url,…>] [--json]
 
 Frees what <token> holds on <resource> if, and only if, it still holds it (compare-and-delete on each node), and
-wakes who waits: the lock ("run"), a read lease ("run --shared") or a semaphore's permits ("run --limit").
+wakes who waits (the first fair-mode waiter is handed the lock): the lock ("run"), a read lease ("run --shared")
+or a semaphore's permits ("run --limit").
 Safer than "break": if the lease has meanwhile ended and the lock passed to someone else, it is left alone. The
 token is shown by "quorumlock status --show-token" (read leases and permit holders: with --json), and by
 "quorumlock run --show-token" when it takes the lock.

@@ -85,7 +85,7 @@ export const fair: Primitive<MutexKeys> = {
  * on the channel). `waiter` also drops that waiter id from the queue (a waiter that leaves passes on a lock
  * handed to it meanwhile).
  */
-async function releaseFair(
+export async function releaseFair(
   ctx: LockContext,
   keys: MutexKeys,
   token: string,

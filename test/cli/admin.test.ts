@@ -1,7 +1,9 @@
 // `quorumlock status`, `release --token` and `break`, as real processes against real nodes.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { type Lease, LockManager } from "../../src/index.js";
+import { inspector } from "../support/adapters.js";
 import { fresh as freshName } from "../support/names.js";
 import { useNodes } from "../support/nodes.js";
 import { MEDIUM as T } from "../support/timeouts.js";
@@ -186,6 +188,49 @@ describe("quorumlock status / release / break", () => {
       assert.match(again.out, /broken on 0 of 3 nodes \(nothing was held\)/);
     }),
   );
+
+  it("release --token hands a fair lock to the first fair waiter, and break wakes it", T, async () => {
+    const urls = one.urls();
+    const nodes = ["--nodes", urls.join(",")];
+    const holder = new LockManager({ nodes: urls, fair: true });
+    const waiter = new LockManager({ nodes: urls, fair: true });
+    const admin = inspector(urls[0]!);
+    // Every message published for the resources' waiters. Without a message the fair waiter would still find
+    // the lock free at its next refresh (within 0.5 s), publishing nothing: the messages tell the two apart.
+    const watcher = inspector(urls[0]!);
+    const heard: string[] = [];
+    watcher.on("pmessage", (_pattern: string, _channel: string, message: string) => heard.push(message));
+    try {
+      for (const how of ["release", "break"] as const) {
+        const resource = fresh();
+        await watcher.psubscribe(`quorumlock:{${resource}}:released*`);
+        const held = await holder.acquire(resource, { ttl: 30_000 });
+        const waiting = waiter.acquire(resource, { wait: 20_000 });
+        while ((await admin.zcard(`quorumlock:{${resource}}:queue`)) === 0) await sleep(5);
+        heard.length = 0;
+        const ran = await cli(
+          how === "release"
+            ? ["release", resource, "--token", held.token, ...nodes]
+            : ["break", resource, "--yes", ...nodes],
+        );
+        assert.equal(ran.code, 0, ran.err);
+        const lease = await waiting;
+        assert.ok(lease.fence! > held.fence!);
+        // The release handed the lock over ("h:<waiter id>:…"); the break woke the waiter ("w:<waiter id>:…").
+        for (let tries = 0; tries < 100 && heard.length === 0; tries++) await sleep(10);
+        assert.deepEqual(
+          heard.map((m) => m.slice(0, 2)),
+          [how === "release" ? "h:" : "w:"],
+          `${how}: ${heard.join(", ")}`,
+        );
+        await lease.release();
+      }
+    } finally {
+      watcher.disconnect();
+      admin.disconnect();
+      await Promise.all([holder.close(), waiter.close()]);
+    }
+  });
 
   it(
     "break wakes a waiting run at once, and release/break say when too few nodes answered (69)",
