@@ -15,6 +15,7 @@ import {
   requestsSent,
   systemNow,
   warmUp,
+  warmUpContended,
 } from "./contend.js";
 import { exitsByItself } from "./leftovers.js";
 import {
@@ -199,7 +200,7 @@ async function contended(
 ) {
   const libs = makeLibraries(() => CONTENDERS[id]!(urls), WORKERS, own);
   try {
-    await warmUp(libs, "bench:warmup");
+    await warmUpContended(libs, "bench:warmup");
     await commands(admin, true);
     const cpu = process.cpuUsage();
     const until = systemNow() + SECONDS * 1000;

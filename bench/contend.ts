@@ -51,6 +51,20 @@ export async function warmUp(libs: readonly Library[], key: string): Promise<voi
   for (const lib of new Set(libs)) await lib.acquire(key).then((release) => release());
 }
 
+/** How long the workers of a contended row contend on a key of their own before the row is measured. */
+const CONTENDED_WARM_UP_MS = 300;
+
+/**
+ * {@link warmUp}, then the workers contend for CONTENDED_WARM_UP_MS on `key`: the waiting code paths get compiled
+ * before the row is measured. Without it, the first library of a row (in the bench's worker processes, the first
+ * one they ever ran) paid for that compilation in its CPU column: up to twice what the same library cost when run
+ * second.
+ */
+export async function warmUpContended(libs: readonly Library[], key: string): Promise<void> {
+  await warmUp(libs, key);
+  await contend(libs, `${key}:contended`, systemNow() + CONTENDED_WARM_UP_MS);
+}
+
 export async function contend(
   libs: readonly Library[],
   key: string,

@@ -2,7 +2,7 @@
 // job it makes the contender named in the job (one library for all its workers, or one each), warms it up and
 // says "ready"; on {until} it runs the contention loop, closes the libraries and sends back its holds, errors and
 // CPU time. When the parent disconnects it must exit by itself: a library that left something open shows here.
-import { closeLibraries, contend, makeLibraries, warmUp } from "./contend.js";
+import { closeLibraries, contend, makeLibraries, warmUpContended } from "./contend.js";
 import { exitsByItself } from "./leftovers.js";
 import { CONTENDERS, type Library } from "./libraries.js";
 
@@ -20,7 +20,7 @@ let libs: Library[] = [];
 
 async function prepare(job: Job) {
   libs = makeLibraries(() => CONTENDERS[job.id]!(job.urls), job.workers, job.own);
-  await warmUp(libs, `bench:warmup:${process.pid}`);
+  await warmUpContended(libs, `bench:warmup:${process.pid}`);
   send("ready");
 }
 
