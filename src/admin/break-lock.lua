@@ -3,7 +3,8 @@
   lock, a read-write lock's write side), the read-write lock's readers, and the semaphore's holders of the same
   name. In the same step it wakes who waits, as releases do: the longest waiting writer (and the first in fair
   mode's queue, whose attempt then takes the lock), every live waiting reader, and the semaphore's live waiters
-  whose permits fit in the limit (all of them when no limit is stored). The fencing counter stays: fences must never go down.
+  whose permits fit in the limit (all of them when no limit is stored). The fencing counter stays: fences must
+  never go down.
 
   KEYS[1] the lock key
   KEYS[2] the waiting queue (sorted set: waiter id -> first arrival, server µs)

@@ -2,10 +2,9 @@
 --   KEYS[1] the lock key          KEYS[2] the fencing counter key
 --   KEYS[3] the queue: a sorted set of waiter ids, scored by arrival (server time in µs)
 --   KEYS[4] the waiters: a hash of waiter id -> "<expires at, server ms>:<ttl ms>:<fencing 0|1>:<token>"
--- A waiter id is public (it goes out in the hand-off message); the token, the right to release, never does.
+-- The hand-off itself is lua-shared/hand-off.lua's, shared with the mutex's release on one node.
 
---- @include "fence.lua"
---- @include "publish.lua"
+--- @include "hand-off.lua"
 
 local function serverMicros()
   local t = redis.call('TIME')
@@ -23,32 +22,17 @@ local function liveHead(nowMs)
   while true do
     local id = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
     if not id then return nil end
-    local entry = redis.call('HGET', KEYS[4], id)
-    if entry then
-      local expires, ttl, fencing, token = string.match(entry, '^(%d+):(%d+):([01]):(.+)$')
-      if expires and tonumber(expires) > nowMs then return id, ttl, fencing, token end
-    end
+    local expires, ttl, fencing, token = placeParts(redis.call('HGET', KEYS[4], id))
+    if expires and tonumber(expires) > nowMs then return id, ttl, fencing, token end
     dequeue(id)
   end
 end
 
--- Gives the free lock to the longest-waiting live waiter, bumps the fence for it, and tells it on the
--- channel: "h:<id>:<fence>:<server time in µs>", so it holds the lock without another round trip.
--- Returns true when someone was waiting.
+-- Gives the free lock to the longest-waiting live waiter, bumping the fence for it, and tells it on the channel
+-- (lua-shared/hand-off.lua), so it holds the lock without another round trip. Returns true when someone was
+-- waiting and got it (a counter with no fence left hands nothing off: the waiter's next attempt gets the error).
 local function handOff(nowUs, channel)
   local id, ttl, fencing, token = liveHead(math.floor(nowUs / 1000))
   if not id then return false end
-  -- The fence as mutex/acquire.lua bumps it (fence.lua). None left to give: announce a plain release (nothing
-  -- was written); the waiter's next attempt gets the error.
-  local fence = 0
-  if fencing == '1' then
-    local ok, bumped = pcall(nextFence, function() return nowUs end)
-    if not ok then return false end
-    fence = bumped
-  end
-  redis.call('SET', KEYS[1], token, 'PX', ttl)
-  dequeue(id)
-  publishTo(channel, id,
-    'h:' .. id .. ':' .. string.format('%.0f', fence) .. ':' .. string.format('%.0f', nowUs))
-  return true
+  return handTo(id, ttl, fencing, token, nowUs, channel, false)
 end

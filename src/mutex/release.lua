@@ -29,7 +29,7 @@
   Waiting readers (docs/rwlock.md) are woken instead, every one, when no live writer waits, and those that queued
   before the first live writer are woken (and the lock not kept for the writer) when one does.
 ]]
---- @include "../lua-shared/fence.lua"
+--- @include "../lua-shared/hand-off.lua"
 --- @include "../lua-shared/wake.lua"
 
 if ARGV[5] ~= '' then
@@ -46,30 +46,6 @@ local function clock()
 end
 local function wakeReadersBefore(below)
   return wakeReaders(KEYS[5], KEYS[6], below, clock, ARGV[2], ARGV[6])
-end
--- Hands the lock to `waiter` (its heartbeat `entry` holds its TTL, fencing flag and token), bumping the fence
--- for it as its own attempt would, and tells it "h:<waiter id>:<fence>:<server µs>" (as fair mode does): it
--- holds from now on without asking. Only while its manager listens: PUBLISH counts the subscribers that got the
--- message, and a waiter whose process died has none (its connections closed), so it is not handed a lock that
--- would sit idle for a whole TTL. False when nothing was handed (no token in the entry, nobody listening, or no
--- fence left to give: the waiter's own attempt meets that error): the caller keeps the lock for the waiter.
-local function handOff(waiter, entry)
-  local ttl, fencing, token = string.match(entry, '^%d+:(%d+):([01]):(.+)$')
-  if not token then return false end
-  local fence = 0
-  if fencing == '1' then
-    local ok, bumped = pcall(nextFence, clock)
-    if not ok then return false end
-    fence = bumped
-  end
-  -- A fence bumped for nobody is a gap: fences must only rise, not be consecutive.
-  local heard = publishTo(ARGV[2], waiter, 'h:' .. waiter .. ':' .. string.format('%.0f', fence) .. ':' ..
-    string.format('%.0f', clock()))
-  if heard == 0 then return false end
-  redis.call('SET', KEYS[1], token, 'PX', ttl)
-  redis.call('ZREM', KEYS[3], waiter)
-  redis.call('HDEL', KEYS[4], waiter)
-  return true
 end
 local held = redis.call('GET', KEYS[1])
 -- A waiter that got the lock on a majority may find it kept for itself on a node that released late: pass it on.
@@ -100,7 +76,11 @@ if queues == 2 and wakeReadersBefore('(' .. arrival) then
   return 1
 end
 if ARGV[3] ~= '0' and clock() - tonumber(arrival) >= tonumber(ARGV[4]) then
-  if ARGV[7] == '1' and handOff(writer, entry) then return 1 end
+  -- On one node: handed over outright (lua-shared/hand-off.lua), while the waiter's manager listens.
+  if ARGV[7] == '1' then
+    local _, ttl, fencing, token = placeParts(entry)
+    if token and handTo(writer, ttl, fencing, token, clock(), ARGV[2], true) then return 1 end
+  end
   redis.call('SET', KEYS[1], 'r:' .. writer, 'PX', ARGV[3])
 else
   redis.call('DEL', KEYS[1])
