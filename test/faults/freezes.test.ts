@@ -72,56 +72,65 @@ describe("frozen nodes", () => {
     },
   );
 
-  it(
-    "scenario 4c: a split vote with one node frozen waits for that node once: after one timeout, attempts are " +
-      "decided by the nodes that answer, until it answers again",
-    T,
-    async () => {
-      const { cluster, direct } = env;
-      const name = "split-frozen";
-      const other = "someone else";
-      const nodeTimeout = 2_000;
-      const client = spiedManager(cluster.urls, { ttl: 10_000, nodeTimeout, quarantine: 0 });
-      const frozen = cluster.nodes[4]!;
-      // Nodes 0 and 1 are held by someone else, 2 and 3 are free: every attempt gets two grants and two refusals,
-      // and only the frozen node could decide it.
-      const split = () => Promise.all([0, 1].map((i) => direct[i]!.set(lockKey(name), other, "PX", 60_000)));
-      try {
-        await split();
-        frozen.pause();
-        const first = await timedOutcome(client.locks.tryAcquire(name));
-        assert.equal(first.value, null, "a split vote is busy");
-        assert.ok(
-          first.ms >= nodeTimeout,
-          `the first split waited ${first.ms.toFixed(0)} ms for the frozen node`,
-        );
-        for (let i = 0; i < 3; i++) {
-          const next = await timedOutcome(client.locks.tryAcquire(name));
-          assert.equal(next.value, null, "a split vote is busy");
-          assert.ok(next.ms < nodeTimeout / 2, `split ${i + 2} waited ${next.ms.toFixed(0)} ms`);
-          assert.deepEqual(
-            await strayKeys(client.spy, direct, lockKey(name), client.spy.tokens.at(-1)!),
-            [],
-            "a busy attempt undoes its grants",
+  // Nodes 0 and 1 held by someone else, 2 and 3 free: every attempt gets two grants and two refusals, and only
+  // the frozen node could decide it. Or nodes 0-2 held: three refusals decide it, but an acquire vote still waits
+  // for every node before it settles a refusal (it undoes only where it was granted), so it meets the frozen node
+  // too.
+  for (const [layout, held] of [
+    ["a split vote", [0, 1]],
+    ["a refused vote", [0, 1, 2]],
+  ] as const) {
+    it(
+      `scenario 4c: ${layout} with one node frozen waits for that node once: after one timeout, attempts are ` +
+        "decided by the nodes that answer, until it answers again",
+      T,
+      async () => {
+        const { cluster, direct } = env;
+        const name = `frozen-${held.length}`;
+        const other = "someone else";
+        const nodeTimeout = 2_000;
+        const client = spiedManager(cluster.urls, { ttl: 10_000, nodeTimeout, quarantine: 0 });
+        const frozen = cluster.nodes[4]!;
+        const hold = () => Promise.all(held.map((i) => direct[i]!.set(lockKey(name), other, "PX", 60_000)));
+        try {
+          await hold();
+          frozen.pause();
+          const first = await timedOutcome(client.locks.tryAcquire(name));
+          assert.equal(first.value, null, `${layout} is busy`);
+          assert.ok(
+            first.ms >= nodeTimeout,
+            `the first attempt waited ${first.ms.toFixed(0)} ms for the frozen node`,
           );
+          for (let i = 0; i < 3; i++) {
+            const next = await timedOutcome(client.locks.tryAcquire(name));
+            assert.equal(next.value, null, `${layout} is busy`);
+            assert.ok(next.ms < nodeTimeout / 2, `attempt ${i + 2} waited ${next.ms.toFixed(0)} ms`);
+            assert.deepEqual(
+              await strayKeys(client.spy, direct, lockKey(name), client.spy.tokens.at(-1)!),
+              [],
+              "a busy attempt undoes its grants",
+            );
+          }
+          frozen.resume();
+          // The thawed node applies the queued acquires, then the deletes behind them.
+          const expected = [0, 1, 2, 3, 4].map((i) => (held.includes(i as never) ? other : null));
+          assert.deepEqual(await settledValues(direct, lockKey(name), expected), expected);
+          if (held.length === 2) {
+            // Its late replies mark it as answering again (an attempt sent before they arrive may still skip it):
+            // with its grant, three of five grant.
+            let lease: Lease | null = null;
+            for (let tries = 0; !lease && tries < 20; tries++) lease = await client.locks.tryAcquire(name);
+            assert.ok(lease, "the thawed node is waited for again");
+            await lease.release();
+          }
+        } finally {
+          frozen.resume();
+          await Promise.all(held.map((i) => direct[i]!.del(lockKey(name))));
+          await client.close();
         }
-        frozen.resume();
-        // The thawed node applies the queued acquires, then the deletes behind them.
-        const expected = [other, other, null, null, null];
-        assert.deepEqual(await settledValues(direct, lockKey(name), expected), expected);
-        // Its late replies mark it as answering again (an attempt sent before they arrive may still skip it): with
-        // its grant, three of five grant.
-        let lease: Lease | null = null;
-        for (let tries = 0; !lease && tries < 20; tries++) lease = await client.locks.tryAcquire(name);
-        assert.ok(lease, "the thawed node is waited for again");
-        await lease.release();
-      } finally {
-        frozen.resume();
-        await Promise.all([0, 1].map((i) => direct[i]!.del(lockKey(name))));
-        await client.close();
-      }
-    },
-  );
+      },
+    );
+  }
 
   it(
     "scenario 4b: three of five frozen: nothing hangs, every call settles by its deadline, the lease ends on time",
