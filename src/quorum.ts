@@ -32,6 +32,12 @@ export interface VoteOptions {
    * always refusing too). A refused attempt's waiter waits anyway, so this costs it no time.
    */
   readonly refusalWaitsForAll?: boolean;
+  /**
+   * A refusal counts toward the quorum as a success does. For releases: a node that answers "not held here" has
+   * nothing of the lease left, which is all a release asks of it. (Counted as failures, two such answers out of
+   * five decided a semaphore's release, whose quorum is four, as failed while every node was answering.)
+   */
+  readonly refusalsAnswer?: boolean;
 }
 
 /**
@@ -234,7 +240,7 @@ class Round<T> {
     if (this.decided) return;
     this.outcomes[i] = outcome;
     this.verdicts[i] = verdict;
-    if (outcome.status === "ok") this.ok++;
+    if (outcome.status === "ok" || (outcome.status === "refused" && this.options.refusalsAnswer)) this.ok++;
     else this.notOk++;
     this.maybeDecide();
     if (!this.decided && this.options.skipLagging && outcome.status !== "timeout") this.skipLagging();

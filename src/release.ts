@@ -42,6 +42,7 @@ export async function releaseVote(
       quorum: options.settleOnQuorum ? Math.min(ctx.quorum, nodes.length) : nodes.length,
       timeout: ctx.nodeTimeout,
       waitForAll: !options.settleOnQuorum,
+      refusalsAnswer: true,
       about: { operation: "release", key },
     },
   );

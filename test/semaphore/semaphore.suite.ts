@@ -121,6 +121,9 @@ export function semaphoreSuite(adapter: Adapter, nodeCount: number): void {
       assert.ok(two?.valid, "3 + 2 fit");
       assert.equal(await sem.tryAcquire(), null, "all 5 taken");
       await three.release();
+      // A release frees its own permits only.
+      assert.equal(await sem.tryAcquire({ permits: 4 }), null, "the other holder's 2 still count");
+      assert.ok(two.valid);
       const again = await sem.tryAcquire({ permits: 3 });
       assert.ok(again?.valid, "3 freed by the release");
       await Promise.all([two.release(), again.release()]);
@@ -211,6 +214,29 @@ export function semaphoreSuite(adapter: Adapter, nodeCount: number): void {
         env.urls.map(() => []),
         "no holder re-created",
       );
+    });
+
+    it("a release of a permit the nodes let run out frees nothing of the other holders'", T, async () => {
+      const locks = await manager();
+      const name = fresh("late-release");
+      const sem = locks.semaphore(name, { limit: 2 });
+      const early = await sem.acquire({ ttl: 5_000 });
+      const other = await sem.acquire({ ttl: 5_000 });
+      // The nodes see `early`'s permit run out (as a node whose clock runs ahead would) while its lease still
+      // thinks it valid, and its release reaches them after that.
+      await inspect(env.urls, (nodes) =>
+        Promise.all(nodes.map((n) => n.zadd(keysOf(name).holders, "XX", 1, early.token))),
+      );
+      await early.release();
+      await expectOn(
+        () => holdersOn(env.urls, name),
+        env.urls.map(() => [other.token]),
+        "the other holder stays",
+      );
+      const next = await sem.tryAcquire();
+      assert.ok(next?.valid, "the permit that ran out is free");
+      assert.equal(await sem.tryAcquire(), null, "the other holder's permit still counts");
+      await Promise.all([other.release(), next.release()]);
     });
 
     it(
