@@ -17,9 +17,9 @@ end
 
 -- Drops holders whose expiry passed. Returns the permits still in use, and whether any holder was dropped (the
 -- keys go once nobody holds). ':used' is 0 or missing exactly when nobody holds (both keys expire together, with
--- the latest holder): an idle semaphore costs one HGET here.
-local function prune(holders, permits, nowMs)
-  local used = tonumber(redis.call('HGET', permits, ':used')) or 0
+-- the latest holder): an idle semaphore costs one HGET here (none when the caller read ':used' already: `used`).
+local function prune(holders, permits, nowMs, used)
+  used = used or tonumber(redis.call('HGET', permits, ':used')) or 0
   if used == 0 then return 0, false end
   local expired = redis.call('ZRANGEBYSCORE', holders, '-inf', nowMs)
   if #expired == 0 then return used, false end
@@ -46,12 +46,14 @@ local function expireWithLatest(holders, permits)
 end
 
 -- Visits live waiters that do not hold in arrival order, dropping dead ones (their place was not refreshed:
--- crashed) on the way, until visit(id, permits) returns true or the queue ends.
+-- crashed) on the way, until visit(id, permits) returns true or the queue ends. With `nowMs` nil, the clock is
+-- read only when someone waits.
 local function eachWaiter(waiting, heartbeats, holders, nowMs, visit)
   local kept = 0
   while true do
     local batch = redis.call('ZRANGE', waiting, kept, kept + 15)
     if #batch == 0 then return end
+    if not nowMs then nowMs = select(2, serverNow()) end
     for _, id in ipairs(batch) do
       local entry = redis.call('HGET', heartbeats, id) or ''
       local expires, wanted, token = string.match(entry, '^(%d+):(%d+):(.+)$')
@@ -74,6 +76,7 @@ end
 
 -- Wakes, in queue order, the live waiters whose permits fit in `free` permits, stopping at the first that does
 -- not (the ones behind it could not take permits past it anyway): one "w:<waiter id>:<release id>" each.
+-- `nowMs` as in eachWaiter.
 local function wakeWhoFits(waiting, heartbeats, holders, nowMs, free, channel, releaseId)
   eachWaiter(waiting, heartbeats, holders, nowMs, function(waiter, permits)
     if permits > free then return true end
