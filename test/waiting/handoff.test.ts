@@ -1,7 +1,7 @@
 // On one node, a release hands the lock straight to a waiter that has waited long (mutex/release.lua; that it
 // then makes no attempt of its own is counted in attempts.test.ts): a waiter whose process died is not handed a
 // lock it would sit on for a whole TTL, and the lease is counted from the hand-off, however late the waiter
-// hears of it or finds it.
+// hears of it or finds it, and a waiter that gives up in between passes it on.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -101,6 +101,48 @@ describe("a release hands the lock to a waiter that has waited long (one node)",
   );
 
   it(
+    "a waiter that gives up after the lock was handed to it, before it heard, passes the lock on",
+    T,
+    async () => {
+      const { cluster } = proxied;
+      const resource = fresh("handoff-abandoned");
+      const keys = keysOf(resource);
+      const holder = new LockManager({ nodes: cluster.direct });
+      // Its connections go through the proxy; its TTL is long, so a lock it sat on would show.
+      const waiter = new LockManager({ nodes: cluster.urls, ttl: 30_000 });
+      const next = new LockManager({ nodes: cluster.direct });
+      const admin = inspector(cluster.direct[0]!);
+      const proxy = cluster.proxies[0]!;
+      try {
+        const held = await holder.acquire(resource);
+        const giveUp = new AbortController();
+        const waiting = waiter.acquire(resource, { wait: 10_000, signal: giveUp.signal });
+        await queuedFor(admin, resource, 20);
+        const after = next.acquire(resource, { wait: 10_000 });
+        while ((await admin.zcard(keys.waiting)) < 2) await sleep(2);
+        // The hand-off message reaches the waiter late; it gives up before then.
+        proxy.setMode({ kind: "delay", ms: 300 });
+        await held.release();
+        const handed = await admin.get(keys.lock);
+        assert.ok(handed && handed !== held.token && !handed.startsWith("r:"), "handed to the first waiter");
+        const gaveUp = performance.now();
+        giveUp.abort();
+        await assert.rejects(waiting, { name: "AbortError", code: "ABORT_ERR" });
+        const lease = await after;
+        const took = performance.now() - gaveUp;
+        assert.ok(took < 3_000, `the next waiter got the lock ${took.toFixed(0)} ms after the first gave up`);
+        assert.notEqual(lease.token, handed);
+        assert.ok(lease.fence! > held.fence! + 1, "above the fence bumped for the hand-off");
+        await lease.release();
+      } finally {
+        proxy.heal();
+        admin.disconnect();
+        await Promise.all([holder.close(), waiter.close(), next.close()]);
+      }
+    },
+  );
+
+  it(
     "a waiter that missed the hand-off finds the lock on its next attempt, its lease counted from the hand-off",
     T,
     async () => {
@@ -138,7 +180,6 @@ describe("a release hands the lock to a waiter that has waited long (one node)",
           left <= pttl + 2,
           `the lease says ${left} ms left, the server ${pttl} ms (found ${gap.toFixed(0)} ms later)`,
         );
-        console.log("gap", gap, left, pttl);
         await lease.release();
       } finally {
         watcher.disconnect();
