@@ -64,6 +64,17 @@ async function commands(admin: readonly Redis[], reset: boolean): Promise<number
   return total;
 }
 
+/** CPU time (user + system, µs) the nodes' redis-server processes have used (INFO cpu), summed over the nodes. */
+async function serverCpuMicros(admin: readonly Redis[]): Promise<number> {
+  let total = 0;
+  for (const client of admin) {
+    const info = await client.info("cpu");
+    for (const field of ["used_cpu_user", "used_cpu_sys"])
+      total += Number(new RegExp(`^${field}:([\\d.]+)`, "m").exec(info)?.[1] ?? Number.NaN) * 1e6;
+  }
+  return total;
+}
+
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 const median = (xs: number[]) =>
@@ -76,6 +87,7 @@ const median = (xs: number[]) =>
 async function uncontendedRound(lib: Library, admin: readonly Redis[]) {
   await commands(admin, true);
   const sent = requestsSent();
+  const server = await serverCpuMicros(admin);
   const cpu = process.cpuUsage();
   const until = performance.now() + ROUND_SECONDS * 1000;
   let ops = 0;
@@ -90,12 +102,14 @@ async function uncontendedRound(lib: Library, admin: readonly Redis[]) {
     }
   }
   const used = process.cpuUsage(cpu);
+  const serverUsed = (await serverCpuMicros(admin)) - server;
   const requests = requestsSent() - sent;
   const calls = await commands(admin, false);
   const per = Math.max(ops, 1);
   return {
     opsPerSec: ops / ROUND_SECONDS,
     cpuMicrosPerOp: (used.user + used.system) / per,
+    serverCpuMicrosPerOp: serverUsed / per,
     requestsPerOp: requests / per,
     commandsPerOp: calls / per,
     errors,
@@ -117,13 +131,15 @@ async function uncontended(makers: (() => Library)[], urls: readonly string[], a
     for (let r = 0; r < ROUNDS; r++)
       for (const [i, lib] of libs.entries()) rounds[i]!.push(await uncontendedRound(lib, admin));
     return libs.map((lib, i) => {
-      const of = (k: "opsPerSec" | "cpuMicrosPerOp" | "requestsPerOp" | "commandsPerOp") =>
-        median(rounds[i]!.map((x) => x[k]));
+      const of = (
+        k: "opsPerSec" | "cpuMicrosPerOp" | "serverCpuMicrosPerOp" | "requestsPerOp" | "commandsPerOp",
+      ) => median(rounds[i]!.map((x) => x[k]));
       return {
         library: lib.name,
         nodes: urls.length,
         opsPerSec: of("opsPerSec"),
         cpuMicrosPerOp: of("cpuMicrosPerOp"),
+        serverCpuMicrosPerOp: of("serverCpuMicrosPerOp"),
         requestsPerOp: of("requestsPerOp"),
         commandsPerOp: of("commandsPerOp"),
         errors: rounds[i]!.reduce((n, x) => n + x.errors, 0),
@@ -300,7 +316,7 @@ async function main(nodes1: RedisNodes, nodes5: RedisNodes) {
       `# quorumlock benchmark (Node ${process.version}; contended rows ${SECONDS} s each, uncontended rows the median of ${ROUNDS} rounds of ${ROUND_SECONDS} s after a warm-up round)\n`,
     );
     console.log(
-      "Best peer: in throughput columns the peer (redlock, @sesamecare-oss/redlock, redis-semaphore) with the most ops or sections per second; in CPU columns the peer with the least Node CPU per op or section. Node CPU is process.cpuUsage() of the process(es) running the workers, user + system.\n",
+      "Best peer: in throughput columns the peer (redlock, @sesamecare-oss/redlock, redis-semaphore) with the most ops or sections per second; in CPU columns the peer with the least Node CPU per op or section. Node CPU is process.cpuUsage() of the process(es) running the workers, user + system; Redis CPU is what the nodes' redis-server processes used (INFO cpu, user + system, summed over the nodes), their network I/O included.\n",
     );
     for (const [label, urls] of [
       ["(a) uncontended acquire + release, 1 node", one],
