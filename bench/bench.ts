@@ -216,7 +216,7 @@ async function contended(
 ) {
   const libs = makeLibraries(() => CONTENDERS[id]!(urls), WORKERS, own);
   try {
-    await warmUpContended(libs, "bench:warmup");
+    await warmUpContended(libs, "bench:warmup", `${id}/${urls.length}`);
     await commands(admin, true);
     const cpu = process.cpuUsage();
     const until = systemNow() + SECONDS * 1000;

@@ -20,7 +20,7 @@ let libs: Library[] = [];
 
 async function prepare(job: Job) {
   libs = makeLibraries(() => CONTENDERS[job.id]!(job.urls), job.workers, job.own);
-  await warmUpContended(libs, `bench:warmup:${process.pid}`);
+  await warmUpContended(libs, `bench:warmup:${process.pid}`, `${job.id}/${job.urls.length}`);
   send("ready");
 }
 
