@@ -20,6 +20,15 @@ import {
   sesameRedlock,
 } from "./libraries.js";
 
+try {
+  execFileSync("valgrind", ["--version"], { stdio: "ignore" });
+} catch {
+  console.error(
+    "npm run bench:redis-cost needs valgrind (Debian: apt-get install valgrind), which was not found.",
+  );
+  process.exit(1);
+}
+
 const WARM_UP = 200;
 const OPS = 2_000;
 
