@@ -1,7 +1,8 @@
 // How many attempts a contended acquire costs, counted by the server (INFO commandstats) or, per script, at the
 // waiter's client (the fault suite's spy): a waiter queues in the attempt that finds the lock busy, and one that
 // listens already needs no attempt to cover the gap between that attempt and its wait, so a release costs the
-// waiter one more attempt, not two; on one node none, once it has waited long enough to be handed the lock.
+// waiter one more attempt, not two; on one node none, once it has waited long enough to be handed the lock. And
+// what an uncontended lock and permit cost the server.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -185,4 +186,36 @@ describe("attempts per contended acquire", () => {
       },
     );
   }
+
+  it(
+    "uncontended, one node: a lock (fencing on) costs the server 8 commands, a semaphore permit 13, their scripts' calls included",
+    T,
+    async () => {
+      const locks = new LockManager({ nodes: one.urls() });
+      const admin = inspector(one.urls()[0]!);
+      /** Commands the node ran for one acquire + release, after one that created the resource's fence counter. */
+      const commandsFor = async (once: () => Promise<void>): Promise<number> => {
+        await once();
+        await admin.config("RESETSTAT");
+        await once();
+        const stats = (await admin.info("commandstats")) as string;
+        return [...stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)]
+          .filter(([, name]) => name !== "info" && !name!.startsWith("config"))
+          .reduce((n, [, , calls]) => n + Number(calls), 0);
+      };
+      try {
+        const resource = fresh("uncontended");
+        // Acquire: the script, readers of the same name, SET NX, the fence's INCR. Release: the script, compare,
+        // nobody waiting (one EXISTS for both queues), delete; returned before the shared Lua is even defined.
+        assert.equal(await commandsFor(async () => (await locks.acquire(resource)).release()), 8);
+        const permits = locks.semaphore(fresh("uncontended-sem"), { limit: 3 });
+        // Acquire: the script, the clock, the permits in use, the queue, the fence, the holder, its permits, the
+        // two expiries. Release: the script, its permits and the sum in one read, delete, nobody waiting.
+        assert.equal(await commandsFor(async () => (await permits.acquire()).release()), 13);
+      } finally {
+        admin.disconnect();
+        await locks.close();
+      }
+    },
+  );
 });
