@@ -58,13 +58,15 @@ describe("read-write lock safety (3 processes)", () => {
     timeout: 60_000,
   }, async () => {
     await using nodes = await startRedisNodes(5);
-    const workers = contenders(nodes.urls(), "rw-safety-5", 4_500);
+    const workers = contenders(nodes.urls(), "rw-safety-5", 5_500);
     try {
       await sleep(1_000);
       nodes[0]!.pause();
       nodes[1]!.pause();
       const frozenAt = process.hrtime.bigint();
-      await sleep(1_500);
+      // 2.5 s: with 1.5 s, a CI run once saw no hold begin and end while the two nodes were frozen (requests to
+      // them wait the 500 ms node timeout, and a split vote's undo waits for them too).
+      await sleep(2_500);
       const thawedAt = process.hrtime.bigint();
       nodes[0]!.resume();
       nodes[1]!.resume();
