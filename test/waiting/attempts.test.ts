@@ -148,8 +148,13 @@ describe("attempts per contended acquire", () => {
           for (const admin of admins) while ((await admin.zcard(queue)) === 0) await sleep(2);
         };
         try {
-          // A first round subscribes the waiter's manager and (on five nodes) shows it the nodes' clock.
-          for (const round of ["warm", "counted"]) {
+          // A first round subscribes the waiter's manager and (on five nodes) shows it the nodes' clock. On five
+          // nodes the woken attempt can reach a node before the holder's release does (the release settles on a
+          // quorum); if that splits its vote, the undo and the next attempt are legitimate but not the path counted
+          // here, so such a round is run again (three at most).
+          let counted = false;
+          for (const round of ["warm", "counted", "counted", "counted"]) {
+            if (counted) break;
             // Every node free, then held on every node (see the mutex test above).
             for (const admin of admins) while ((await admin.exists(holders)) === 1) await sleep(2);
             const held = await holder.semaphore(name, { limit: 1 }).acquire();
@@ -163,6 +168,11 @@ describe("attempts per contended acquire", () => {
             const drops = spy.calls(semaphoreRelease.sha1);
             await held.release();
             const granted = await waiting;
+            if (round === "counted" && calls() - before > 2 * count) {
+              await granted.release();
+              for (const admin of admins) while ((await admin.zcard(queue)) > 0) await sleep(2);
+              continue;
+            }
             if (count === 1) {
               // One node: the grant dropped the waiter's place, with no request of its own to drop it.
               assert.equal(await admins[0]!.zcard(queue), 0, "the granted waiter left the queue");
@@ -175,9 +185,13 @@ describe("attempts per contended acquire", () => {
               assert.ok(spy.calls(semaphoreRelease.sha1) - drops <= 2, "drops only where it did not grant");
             }
             await granted.release();
-            if (round === "counted") assert.equal(calls() - before, 2 * count, "then woken and granted");
+            if (round === "counted") {
+              assert.equal(calls() - before, 2 * count, "then woken and granted");
+              counted = true;
+            }
             for (const admin of admins) while ((await admin.zcard(queue)) > 0) await sleep(2);
           }
+          assert.ok(counted, "three counted rounds in a row split their vote");
         } finally {
           for (const admin of admins) admin.disconnect();
           await Promise.all([holder.close(), waiter.close()]);
