@@ -3,13 +3,12 @@
 // cent whatever else the machine is doing, where the CPU columns of `npm run bench` vary by ±10–30% here. Counts
 // what runs inside the server's command handling (processCommand: the scripts and the commands they call), not
 // its network I/O, which costs about the same per request for every library. Needs valgrind (not run by CI).
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
+import { launchOnFreePort } from "../src/cli/local-redis.js";
 import {
   type Library,
   quorumlock,
@@ -32,74 +31,42 @@ try {
 const WARM_UP = 200;
 const OPS = 2_000;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+let runs = 0;
 
 /** Instructions per acquire + release that `make`'s library costs a redis-server run under callgrind. */
 async function instructionsPerOp(make: (urls: readonly string[]) => Library): Promise<number> {
-  const port = await freePort();
-  const out = join(tmpdir(), `quorumlock-callgrind-${process.pid}-${port}.out`);
-  const server = spawn(
+  const out = join(tmpdir(), `quorumlock-callgrind-${process.pid}-${++runs}.out`);
+  const valgrind = [
     "valgrind",
-    [
-      "--tool=callgrind",
-      "--toggle-collect=processCommand",
-      `--callgrind-out-file=${out}`,
-      "redis-server",
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-    ],
-    { stdio: "ignore" },
-  );
-  const exited = new Promise<void>((resolve) => server.once("exit", () => resolve()));
-  const admin = new Redis(port, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    "--tool=callgrind",
+    "--toggle-collect=processCommand",
+    `--callgrind-out-file=${out}`,
+  ];
+  const server = await launchOnFreePort([], valgrind);
+  const admin = new Redis(server.port, { maxRetriesPerRequest: 0 });
   admin.on("error", () => {});
   try {
-    for (let i = 0; ; i++) {
-      try {
-        await admin.connect();
-        await admin.ping();
-        break;
-      } catch (error) {
-        if (i > 300) throw error;
-        admin.disconnect();
-        await sleep(100);
-      }
-    }
-    const lib = make([`redis://127.0.0.1:${port}`]);
+    const lib = make([`redis://127.0.0.1:${server.port}`]);
     try {
       const run = async (n: number) => {
         for (let i = 0; i < n; i++) await (await lib.acquire(`bench:cost:${i % 64}`))();
       };
       await run(WARM_UP);
       // Only what follows counts: script loading and the first calls' allocations are behind us.
-      execFileSync("callgrind_control", ["--zero", String(server.pid)], { stdio: "ignore" });
+      execFileSync("callgrind_control", ["--zero", String(server.child.pid)], { stdio: "ignore" });
       await run(OPS);
     } finally {
       await lib.close();
     }
+    // A clean shutdown, so that callgrind writes its counts.
     await admin.shutdown("NOSAVE").catch(() => {});
-    await exited;
+    await server.closed;
     const totals = /^(?:summary|totals): (\d+)/m.exec(readFileSync(out, "utf8"));
     if (!totals) throw new Error(`no totals in ${out}`);
     return Number(totals[1]) / OPS;
   } finally {
     admin.disconnect();
-    server.kill("SIGKILL");
+    server.child.kill("SIGKILL");
     rmSync(out, { force: true });
   }
 }

@@ -104,8 +104,15 @@ export interface RedisProcess {
   readonly closed: Promise<void>;
 }
 
-/** Spawns redis-server on `port` (with `extraArgs` appended) and resolves once it answers PING. */
-export async function launchRedis(port: number, extraArgs: readonly string[] = []): Promise<RedisProcess> {
+/**
+ * Spawns redis-server on `port` (with `extraArgs` appended) and resolves once it answers PING. `wrapper`, when
+ * given, is a command that runs it (valgrind with its options, for the benchmark's instruction counts).
+ */
+export async function launchRedis(
+  port: number,
+  extraArgs: readonly string[] = [],
+  wrapper: readonly string[] = [],
+): Promise<RedisProcess> {
   const args = [
     ...["--port", String(port), "--bind", HOST, "--save", "", "--appendonly", "no"],
     ...["--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning", "--logfile", ""],
@@ -113,7 +120,8 @@ export async function launchRedis(port: number, extraArgs: readonly string[] = [
     ...["--dir", tmpdir()],
     ...extraArgs,
   ];
-  const child = spawn(findRedisServer(), args, { stdio: ["ignore", "pipe", "pipe"] });
+  const [file, ...before] = [...wrapper, findRedisServer()];
+  const child = spawn(file!, [...before, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   const untrack = reapOnExit(child);
   let log = "";
   const keepTail = (chunk: Buffer): void => {
@@ -200,15 +208,19 @@ export class LocalRedisNode implements RedisNode {
   }
 }
 
-/** Launches redis-server on a free loopback port, with `extraArgs` appended; resolves once it answers PING. */
+/**
+ * Launches redis-server on a free loopback port, with `extraArgs` appended (and run by `wrapper`, as in
+ * {@link launchRedis}); resolves once it answers PING.
+ */
 export async function launchOnFreePort(
   extraArgs: readonly string[] = [],
+  wrapper: readonly string[] = [],
 ): Promise<RedisProcess & { port: number }> {
   // The OS's free port can be taken before redis binds it (another process starts one too): retry.
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     try {
-      return { port, ...(await launchRedis(port, extraArgs)) };
+      return { port, ...(await launchRedis(port, extraArgs, wrapper)) };
     } catch (error) {
       if (!(error instanceof AddressInUseError) || attempt >= PORT_ATTEMPTS) throw error;
     }
