@@ -97,9 +97,10 @@ describe("frozen nodes", () => {
           frozen.pause();
           const first = await timedOutcome(client.locks.tryAcquire(name));
           assert.equal(first.value, null, `${layout} is busy`);
+          // (A Node.js timer runs on the event loop's cached clock: up to a millisecond early by performance.now().)
           assert.ok(
-            first.ms >= nodeTimeout,
-            `the first attempt waited ${first.ms.toFixed(0)} ms for the frozen node`,
+            first.ms >= nodeTimeout - 5,
+            `the first attempt waited ${first.ms.toFixed(1)} ms for the frozen node`,
           );
           for (let i = 0; i < 3; i++) {
             const next = await timedOutcome(client.locks.tryAcquire(name));
