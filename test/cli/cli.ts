@@ -2,6 +2,7 @@
 // way to wait for a line instead of sleeping.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { constants } from "node:os";
 import { reapOnExit } from "../harness/reaper.js";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -104,6 +105,24 @@ export async function gone(pid: number, ms = 5_000): Promise<void> {
   const deadline = performance.now() + ms;
   for (let pause = 5; running(pid); pause = Math.min(pause * 2, 100)) {
     if (performance.now() > deadline) throw new Error(`process ${pid} still runs after ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+}
+
+/**
+ * Resolves once process `pid` ignores `signal` (Linux: /proc/<pid>/status's SigIgn mask). A shell forks a
+ * background job first and sets its SIGINT to ignored in the child afterwards: on a busy machine the parent can
+ * print its next line before the child has run that far, and a SIGINT sent then kills the job.
+ */
+export async function ignoring(pid: number, signal: NodeJS.Signals, ms = 5_000): Promise<void> {
+  const bit = 1n << BigInt(constants.signals[signal] - 1);
+  const deadline = performance.now() + ms;
+  for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const mask = BigInt(`0x${/^SigIgn:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? "0"}`);
+    if (mask & bit) return;
+    if (performance.now() > deadline)
+      throw new Error(`process ${pid} does not ignore ${signal} after ${ms} ms`);
     await new Promise((resolve) => setTimeout(resolve, pause));
   }
 }
