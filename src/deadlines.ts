@@ -16,18 +16,27 @@ export interface Deadline {
  * Deadlines on a monotonic clock (`now`, in ms), in a binary min-heap, behind one Node.js timer armed for the
  * earliest (or earlier: it then finds nothing due and arms again). `keepAlive`: the timer holds the process open
  * while a deadline is pending (a vote in flight), else never (a lease's expiry).
+ *
+ * `afterIo`: due deadlines fire in the same turn of the event loop, but after its I/O (a setImmediate), not in
+ * its timers phase, which comes first. After the loop was blocked (a long synchronous task, a GC pause, a
+ * starved CPU), replies that arrived in time are then read before their timeouts fire: a node that answered is
+ * not counted as timed out because this process was busy. For node timeouts, a liveness bound: a reply counted
+ * a little late costs nothing (validity is measured from the request's start).
  */
 export class Deadlines {
   readonly #heap: Deadline[] = [];
   readonly #keepAlive: boolean;
   readonly #now: () => number;
+  readonly #afterIo: boolean;
   #timer: NodeJS.Timeout | undefined;
   /** Monotonic instant the timer fires at (Infinity: none armed). */
   #armedAt = Number.POSITIVE_INFINITY;
+  #immediate: NodeJS.Immediate | undefined;
 
-  constructor(keepAlive: boolean, now: () => number) {
+  constructor(keepAlive: boolean, now: () => number, afterIo = false) {
     this.#keepAlive = keepAlive;
     this.#now = now;
+    this.#afterIo = afterIo;
   }
 
   /** Calls `fire` once, at `at` or a little after, unless cancelled first. */
@@ -74,6 +83,20 @@ export class Deadlines {
   #run(): void {
     this.#timer = undefined;
     this.#armedAt = Number.POSITIVE_INFINITY;
+    const heap = this.#heap;
+    if (this.#afterIo && heap.length > 0 && heap[0]!.at <= this.#now()) {
+      // Due: fire after this turn's I/O (the poll phase), which may cancel some. Until then the timer stays
+      // unarmed unless an earlier deadline is added; the immediate arms it again for the rest.
+      this.#immediate ??= setImmediate(() => {
+        this.#immediate = undefined;
+        this.#fire();
+      });
+      return;
+    }
+    this.#fire();
+  }
+
+  #fire(): void {
     const heap = this.#heap;
     const now = this.#now();
     while (heap.length > 0 && heap[0]!.at <= now) {

@@ -74,8 +74,9 @@ export interface Abandoned {
 /**
  * The node timeouts of every vote in this process, behind one Node.js timer. On the event loop's own clock, as
  * a setTimeout would be: a node timeout is no validity, and a test that moves the client's clock leaves it alone.
+ * Fired after the event loop's I/O: a reply that arrived while this process was blocked counts.
  */
-const timeouts = new Deadlines(true, () => performance.now());
+const timeouts = new Deadlines(true, () => performance.now(), true);
 
 /**
  * Sends `request` to every node in parallel (with its index in `nodes`) and counts the verdicts. Each request

@@ -68,8 +68,7 @@ async function syncUntilAgreed(
 ): Promise<FenceOutcome> {
   let value = highest;
   let everyNode = askEveryNode;
-  // A round that fell short only because nodes were slow is tried once more while validity is left (a client
-  // starved of CPU sees its timers fire before the replies already waiting on its sockets).
+  // A round that fell short only because nodes were slow is tried once more while validity is left.
   let retries = 1;
   for (;;) {
     const remaining = validityLeft(ttl, start, monotonicNow());

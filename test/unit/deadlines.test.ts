@@ -21,37 +21,41 @@ function until(fired: unknown[], count: number, ms: number): Promise<void> {
 }
 
 describe("Deadlines", () => {
-  it("fires each deadline once, not before it is due, in deadline order, and none that was cancelled", async () => {
-    const deadlines = new Deadlines(true, monotonicNow);
-    const now = monotonicNow();
-    const fired: { id: number; at: number; late: number }[] = [];
-    const entries = [];
-    // Random order, ties included, so that the heap's sifting is exercised in both directions.
-    for (let id = 0; id < 200; id++) {
-      const at = now + 5 + Math.floor(Math.random() * 60);
-      entries.push({ id, entry: deadlines.add(at, () => fired.push({ id, at, late: monotonicNow() - at })) });
-    }
-    const cancelled = new Set<number>();
-    for (const { id, entry } of entries) {
-      if (Math.random() < 0.5) {
-        deadlines.cancel(entry);
-        deadlines.cancel(entry); // twice is harmless
-        cancelled.add(id);
+  for (const afterIo of [false, true])
+    it(`fires each deadline once, not before it is due, in deadline order, and none that was cancelled${afterIo ? " (after I/O)" : ""}`, async () => {
+      const deadlines = new Deadlines(true, monotonicNow, afterIo);
+      const now = monotonicNow();
+      const fired: { id: number; at: number; late: number }[] = [];
+      const entries = [];
+      // Random order, ties included, so that the heap's sifting is exercised in both directions.
+      for (let id = 0; id < 200; id++) {
+        const at = now + 5 + Math.floor(Math.random() * 60);
+        entries.push({
+          id,
+          entry: deadlines.add(at, () => fired.push({ id, at, late: monotonicNow() - at })),
+        });
       }
-    }
-    assert.equal(deadlines.size, 200 - cancelled.size);
-    await until(fired, 200 - cancelled.size, 2_000);
-    await new Promise((resolve) => setTimeout(resolve, 80));
-    assert.equal(fired.length, 200 - cancelled.size, "a cancelled deadline fired, or one fired twice");
-    assert.deepEqual(new Set(fired.map((f) => f.id)).size, fired.length);
-    for (const f of fired) {
-      assert.ok(!cancelled.has(f.id), `deadline ${f.id} fired after it was cancelled`);
-      assert.ok(f.late >= 0, `deadline ${f.id} fired ${-f.late} ms early`);
-    }
-    for (let i = 1; i < fired.length; i++)
-      assert.ok(fired[i]!.at >= fired[i - 1]!.at, "out of deadline order");
-    assert.equal(deadlines.size, 0);
-  });
+      const cancelled = new Set<number>();
+      for (const { id, entry } of entries) {
+        if (Math.random() < 0.5) {
+          deadlines.cancel(entry);
+          deadlines.cancel(entry); // twice is harmless
+          cancelled.add(id);
+        }
+      }
+      assert.equal(deadlines.size, 200 - cancelled.size);
+      await until(fired, 200 - cancelled.size, 2_000);
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      assert.equal(fired.length, 200 - cancelled.size, "a cancelled deadline fired, or one fired twice");
+      assert.deepEqual(new Set(fired.map((f) => f.id)).size, fired.length);
+      for (const f of fired) {
+        assert.ok(!cancelled.has(f.id), `deadline ${f.id} fired after it was cancelled`);
+        assert.ok(f.late >= 0, `deadline ${f.id} fired ${-f.late} ms early`);
+      }
+      for (let i = 1; i < fired.length; i++)
+        assert.ok(fired[i]!.at >= fired[i - 1]!.at, "out of deadline order");
+      assert.equal(deadlines.size, 0);
+    });
 
   it("fires a deadline added earlier than the one the timer is armed for on time", async () => {
     const deadlines = new Deadlines(false, monotonicNow);
