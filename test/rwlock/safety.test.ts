@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { isHoldMessage } from "../../src/cli/contention.js";
 import { finish, spawnContender } from "../fixtures/contenders.js";
 import type { HoldLog } from "../harness/checker.js";
 import { startRedisNodes } from "../harness/redis-node.js";
@@ -22,6 +23,14 @@ function contenders(urls: readonly string[], resource: string, durationMs: numbe
       holdMs: [1, 1],
     }),
   );
+}
+
+/** Resolves once every process reported a hold; rejects after `ms`. */
+async function everyProcessHeld(workers: readonly WorkerProcess[], ms: number): Promise<void> {
+  for (let waited = 0; !workers.every((w) => w.received.some(isHoldMessage)); waited += 50) {
+    if (waited > ms) throw new Error(`not every process held within ${ms} ms`);
+    await sleep(50);
+  }
 }
 
 async function check(
@@ -58,9 +67,13 @@ describe("read-write lock safety (3 processes)", () => {
     timeout: 60_000,
   }, async () => {
     await using nodes = await startRedisNodes(5);
-    const workers = contenders(nodes.urls(), "rw-safety-5", 5_500);
+    // 8 s from each process's own start: the phases below take 3.5 s after the last process got in, and the
+    // processes start up to seconds apart on a loaded machine (each compiles the TypeScript sources).
+    const workers = contenders(nodes.urls(), "rw-safety-5", 8_000);
     try {
-      await sleep(1_000);
+      // Faults only once every process holds now and then: a node-redis process connecting to a node killed
+      // before it started would wait for it forever (the adapter connects its clients before it begins).
+      await everyProcessHeld(workers, 20_000);
       nodes[0]!.pause();
       nodes[1]!.pause();
       const frozenAt = process.hrtime.bigint();
