@@ -180,9 +180,12 @@ export function semaphoreSuite(adapter: Adapter, nodeCount: number): void {
       const locks = await manager();
       const name = fresh("crashed");
       const sem = locks.semaphore(name, { limit: 1 });
+      // Made and connected first (a permit taken and given back): connecting takes a while on a loaded machine,
+      // and the check below must come before the TTL runs out.
+      const other = (await manager()).semaphore(name, { limit: 1 });
+      await (await other.acquire()).release();
       await sem.acquire({ ttl: 800 }); // never released: its holder "crashed"
       const started = performance.now();
-      const other = (await manager()).semaphore(name, { limit: 1 });
       await sleep(300);
       assert.equal(await other.tryAcquire(), null, "still held before the TTL");
       const next = await other.acquire({ wait: 3_000 });
