@@ -16,7 +16,9 @@ const isNoScript = (error: unknown): boolean =>
 /**
  * Runs a script by SHA1, sending the source only when the node answers NOSCRIPT (cache flushed, node restarted).
  * The fallback is skipped once `abandoned` is aborted: a caller that gave up on this request may already have
- * sent a cleanup command on the same connection, and an EVAL sent after it would undo that cleanup.
+ * sent a cleanup command on the same connection, and an EVAL sent after it would undo that cleanup. The script is
+ * then only loaded (SCRIPT LOAD runs nothing), so that the next request runs there: a node that answers after the
+ * quorum would otherwise never run an acquire again, as every vote is decided before its NOSCRIPT comes back.
  */
 export function runScript(
   conn: RedisConnection,
@@ -33,7 +35,11 @@ export function runScript(
   for (const key of keys) command.push(key);
   for (const arg of args) command.push(arg);
   return conn.send(command).catch((error: unknown) => {
-    if (!isNoScript(error) || abandoned?.aborted) throw error;
+    if (!isNoScript(error)) throw error;
+    if (abandoned?.aborted) {
+      conn.send(["SCRIPT", "LOAD", script.source]).catch(() => {});
+      throw error;
+    }
     return conn.send(["EVAL", script.source, ...command.slice(2)]);
   });
 }
