@@ -5,8 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { isHoldMessage } from "../../src/cli/contention.js";
-import { finish, spawnContender } from "../fixtures/contenders.js";
+import { everyProcessHeld, finish, spawnContender } from "../fixtures/contenders.js";
 import type { HoldLog } from "../harness/checker.js";
 import { startRedisNodes } from "../harness/redis-node.js";
 import type { WorkerProcess } from "../harness/workers.js";
@@ -23,14 +22,6 @@ function contenders(urls: readonly string[], resource: string, durationMs: numbe
       holdMs: [1, 1],
     }),
   );
-}
-
-/** Resolves once every process reported a hold; rejects after `ms`. */
-async function everyProcessHeld(workers: readonly WorkerProcess[], ms: number): Promise<void> {
-  for (let waited = 0; !workers.every((w) => w.received.some(isHoldMessage)); waited += 50) {
-    if (waited > ms) throw new Error(`not every process held within ${ms} ms`);
-    await sleep(50);
-  }
 }
 
 async function check(
@@ -71,14 +62,13 @@ describe("read-write lock safety (3 processes)", () => {
     // processes start up to seconds apart on a loaded machine (each compiles the TypeScript sources).
     const workers = contenders(nodes.urls(), "rw-safety-5", 8_000);
     try {
-      // Faults only once every process holds now and then: a node-redis process connecting to a node killed
-      // before it started would wait for it forever (the adapter connects its clients before it begins).
+      // Faults only once every process holds (see everyProcessHeld).
       await everyProcessHeld(workers, 20_000);
       nodes[0]!.pause();
       nodes[1]!.pause();
       const frozenAt = process.hrtime.bigint();
       // 2.5 s: with 1.5 s, a CI run once saw no hold begin and end while the two nodes were frozen (requests to
-      // them wait the 500 ms node timeout, and a split vote's undo waits for them too).
+      // them wait the 500 ms node timeout once per connection, and releases and fence write-backs every time).
       await sleep(2_500);
       const thawedAt = process.hrtime.bigint();
       nodes[0]!.resume();

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { semaphoreQuorum } from "../../src/semaphore/index.js";
-import { finish, sections, spawnContender } from "../fixtures/contenders.js";
+import { everyProcessHeld, finish, sections, spawnContender } from "../fixtures/contenders.js";
 import { type RedisNodes, startRedisNodes } from "../harness/redis-node.js";
 import type { WorkerProcess } from "../harness/workers.js";
 
@@ -75,6 +75,7 @@ describe("semaphore safety across processes: 5 nodes, N − q of them frozen, th
     assert.equal(semaphoreQuorum(5, run.limit), 4);
     const children = start(nodes.urls(), `sem-disrupted:${process.pid}`, run);
     try {
+      await everyProcessHeld(children, 20_000);
       for (let waited = 0; sections(children) < 20 && waited < 6_000; waited += 50) await sleep(50);
       const before = sections(children);
       nodes[4]!.pause();
