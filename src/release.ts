@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import type { LockContext } from "./context.js";
 import type { ReleaseOutcome } from "./primitive.js";
 import { type Verdict, vote } from "./quorum.js";
-import { type LuaScript, runScript } from "./script.js";
+import { type LuaScript, type Ownership, runScript } from "./script.js";
 
 export interface ReleaseVoteOptions {
   /** The nodes to release on (default: all). */
@@ -17,7 +17,8 @@ export interface ReleaseVoteOptions {
 
 /**
  * Runs `script` (replying 1 when it released, 0 when the token held nothing there) on the chosen nodes, waiting
- * for each up to the node timeout. `key` names the lease's key in node-error events.
+ * for each up to the node timeout. `key` names the lease's key in node-error events. `owner`: the token, for a
+ * primitive whose next attempt would count a grant still left by an earlier one as its own (see runScript).
  */
 export async function releaseVote(
   ctx: LockContext,
@@ -25,17 +26,19 @@ export async function releaseVote(
   keys: readonly string[],
   args: readonly (string | number)[],
   key: string,
+  owner: string | undefined,
   options: ReleaseVoteOptions,
 ): Promise<ReleaseOutcome> {
   const nodes = options.nodes ? options.nodes.map((i) => ctx.nodes[i]!) : ctx.nodes;
+  const revokes: Ownership | undefined = owner ? { token: owner, role: "revoke" } : undefined;
   if (nodes.length === 0) return { answered: 0, outcomes: [] };
   const { result, done } = vote(
     nodes,
     (conn, abandoned, i) => {
       const ready = options.after?.[options.nodes ? options.nodes[i]! : i];
       const sent = ready
-        ? ready.then(() => runScript(conn, script, keys, args, abandoned))
-        : runScript(conn, script, keys, args, abandoned);
+        ? ready.then(() => runScript(conn, script, keys, args, abandoned, revokes))
+        : runScript(conn, script, keys, args, abandoned, revokes);
       return sent.then(released);
     },
     {

@@ -13,12 +13,59 @@ export interface LuaScript {
 const isNoScript = (error: unknown): boolean =>
   error instanceof Error && error.message.startsWith("NOSCRIPT");
 
+/** How a request stands to its owner's hold, for ordering its fallback (see {@link runScript}). */
+export interface Ownership {
+  /** The owner's token. */
+  readonly token: string;
+  /** `grant`: it may take or count a hold of the token's (an attempt); `revoke`: it may delete one (an undo, a release). */
+  readonly role: "grant" | "revoke";
+}
+
+/**
+ * Per connection: the revoking requests in flight, by owner, each with a flag set once a granting request of the
+ * same owner is sent behind it. One connection applies commands in the order they were sent, but a NOSCRIPT→EVAL
+ * fallback is sent when the NOSCRIPT comes back, behind whatever was sent meanwhile: a failed attempt's undo whose
+ * EVAL ran after the same call's next attempt would delete, late, the key that attempt had just been granted (an
+ * attempt counts a key of its own token as its grant: a release may have handed it over), and the vote would
+ * count a node that no longer held the lease (docs/SAFETY.md, item 3).
+ */
+const revoking = new WeakMap<RedisConnection, Map<string, { overtaken: boolean }[]>>();
+
+function track(conn: RedisConnection, owner: Ownership): { overtaken: boolean } | undefined {
+  let byOwner = revoking.get(conn);
+  if (owner.role === "grant") {
+    const pending = byOwner?.get(owner.token);
+    if (pending) for (const request of pending) request.overtaken = true;
+    return undefined;
+  }
+  if (byOwner === undefined) {
+    byOwner = new Map();
+    revoking.set(conn, byOwner);
+  }
+  const request = { overtaken: false };
+  const pending = byOwner.get(owner.token);
+  if (pending) pending.push(request);
+  else byOwner.set(owner.token, [request]);
+  return request;
+}
+
+function untrack(conn: RedisConnection, owner: Ownership, request: { overtaken: boolean }): void {
+  const byOwner = revoking.get(conn);
+  const pending = byOwner?.get(owner.token);
+  if (!pending) return;
+  const at = pending.indexOf(request);
+  if (at >= 0) pending.splice(at, 1);
+  if (pending.length === 0) byOwner!.delete(owner.token);
+}
+
 /**
  * Runs a script by SHA1, sending the source only when the node answers NOSCRIPT (cache flushed, node restarted).
- * The fallback is skipped once `abandoned` is aborted: a caller that gave up on this request may already have
- * sent a cleanup command on the same connection, and an EVAL sent after it would undo that cleanup. The script is
- * then only loaded (SCRIPT LOAD runs nothing), so that the next request runs there: a node that answers after the
- * quorum would otherwise never run an acquire again, as every vote is decided before its NOSCRIPT comes back.
+ * The fallback is skipped when it could run out of order: once `abandoned` is aborted (a caller that gave up on
+ * this request may already have sent a cleanup on the same connection, which an EVAL sent after it would undo),
+ * or, for a request that revokes an `owner`'s hold, once a request that grants that owner was sent behind it on
+ * this connection. The request then fails for this node, and the script is only loaded (SCRIPT LOAD runs
+ * nothing), so that the next request runs there: a node that answers after the quorum would otherwise never run
+ * an acquire again, as every vote is decided before its NOSCRIPT comes back.
  */
 export function runScript(
   conn: RedisConnection,
@@ -26,6 +73,7 @@ export function runScript(
   keys: readonly string[],
   args: readonly (string | number)[],
   abandoned?: { readonly aborted: boolean },
+  owner?: Ownership,
 ): Promise<unknown> {
   if (keys.length !== script.keys) {
     return Promise.reject(new Error(`Script ${script.name} takes ${script.keys} keys, got ${keys.length}`));
@@ -34,12 +82,26 @@ export function runScript(
   const command: (string | number)[] = ["EVALSHA", script.sha1, keys.length];
   for (const key of keys) command.push(key);
   for (const arg of args) command.push(arg);
-  return conn.send(command).catch((error: unknown) => {
+  const request = owner ? track(conn, owner) : undefined;
+  const fallback = (error: unknown) => {
     if (!isNoScript(error)) throw error;
-    if (abandoned?.aborted) {
+    if (abandoned?.aborted || request?.overtaken) {
       conn.send(["SCRIPT", "LOAD", script.source]).catch(() => {});
       throw error;
     }
     return conn.send(["EVAL", script.source, ...command.slice(2)]);
-  });
+  };
+  const sent = conn.send(command);
+  if (request === undefined) return sent.catch(fallback);
+  // Untracked in the same step as the fallback is decided and sent: no grant can come between.
+  return sent.then(
+    (reply) => {
+      untrack(conn, owner!, request);
+      return reply;
+    },
+    (error: unknown) => {
+      untrack(conn, owner!, request);
+      return fallback(error);
+    },
+  );
 }

@@ -4,7 +4,7 @@ import type { LockContext } from "../context.js";
 import type { FenceKeys } from "../fencing/agree.js";
 import type { AttemptResult, Place } from "../primitive.js";
 import { type VoteResult, vote } from "../quorum.js";
-import { type LuaScript, runScript } from "../script.js";
+import { type LuaScript, type Ownership, runScript } from "../script.js";
 import type { Abortable } from "../signals.js";
 import { monotonicNow } from "../validity.js";
 import type { MutexKeys } from "./keys.js";
@@ -81,11 +81,12 @@ export async function attemptWith(
     place?.arrival ?? "",
     first ? "1" : "0",
   ];
+  const grants: Ownership = { token, role: "grant" };
   let handedEarlier = 0;
   const { result, abandon, done } = vote<NodeReply>(
     ctx.nodes,
     async (conn, abandoned) => {
-      const reply = (await runScript(conn, spec.script, spec.keys, args, abandoned)) as [
+      const reply = (await runScript(conn, spec.script, spec.keys, args, abandoned, grants)) as [
         number,
         number,
         number?,

@@ -75,5 +75,5 @@ export function releaseWith(
     newReleaseId(),
     handOff ? "1" : "0",
   ];
-  return releaseVote(ctx, script, scriptKeys, args, keys.lock, options);
+  return releaseVote(ctx, script, scriptKeys, args, keys.lock, token, options);
 }

@@ -22,5 +22,8 @@ export function releaseSemaphore(
 ): Promise<ReleaseOutcome> {
   const args = [token, keys.channel, options.drop ?? "", newReleaseId(), limit];
   const scriptKeys = [keys.holders, keys.permits, keys.waiting, keys.heartbeats];
-  return releaseVote(ctx, releaseScript, scriptKeys, args, keys.holders, options);
+  // No owner: an attempt refuses while a grant of its own token is still there (acquire.lua), so an undo whose
+  // NOSCRIPT fallback runs after the call's next attempt frees that grant late and does no harm; kept from
+  // running, it would leave the permit to its TTL.
+  return releaseVote(ctx, releaseScript, scriptKeys, args, keys.holders, undefined, options);
 }

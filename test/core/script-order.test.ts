@@ -1,0 +1,134 @@
+// A script's NOSCRIPT→EVAL fallback is sent when the NOSCRIPT comes back, behind whatever was sent on the
+// connection meanwhile. Between requests of one owner (a lease's token) that reorders the lease's own steps: a
+// failed attempt's undo whose EVAL ran after the same call's next attempt would delete the key that attempt was
+// just granted, and the vote would count a node that no longer holds the lease. Over each client adapter.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { createClient } from "redis";
+import type { RedisConnection } from "../../src/clients/connection.js";
+import { IORedisConnection } from "../../src/clients/ioredis.js";
+import { type NodeRedisClient, NodeRedisConnection } from "../../src/clients/node-redis.js";
+import { mutexKeys } from "../../src/mutex/keys.js";
+import { acquire, release } from "../../src/mutex/scripts.generated.js";
+import { runScript } from "../../src/script.js";
+import { fresh } from "../support/names.js";
+import { useNodes } from "../support/nodes.js";
+import { SHORT as T } from "../support/timeouts.js";
+
+const TTL = 10_000;
+
+function scripts(resource: string) {
+  const k = mutexKeys("quorumlock", resource);
+  const acquireKeys = [k.lock, k.fence, k.waiting, k.heartbeats, k.readers];
+  const releaseKeys = [k.lock, k.fence, k.waiting, k.heartbeats, k.readWaiting, k.readHeartbeats];
+  return {
+    lock: k.lock,
+    // A waiter's attempt, as the driver sends it (a place, queued, not its first attempt).
+    attempt: (conn: RedisConnection, token: string) =>
+      runScript(conn, acquire, acquireKeys, [token, TTL, "1", "w1", 3000, "", "0"], undefined, {
+        token,
+        role: "grant",
+      }),
+    // The undo of a failed attempt: compare-and-delete, keeping the lock for nobody.
+    undo: (conn: RedisConnection, token: string) =>
+      runScript(conn, release, releaseKeys, [token, k.channel, 0, 5000, "", "r1", "0"], undefined, {
+        token,
+        role: "revoke",
+      }),
+  };
+}
+
+const connections: Record<
+  string,
+  (url: string) => Promise<{ conn: RedisConnection; close(): Promise<void> }>
+> = {
+  ioredis: async (url) => {
+    const conn = IORedisConnection.open(url);
+    return { conn, close: () => conn.close() };
+  },
+  "node-redis": async (url) => {
+    const client = createClient({ url });
+    client.on("error", () => {});
+    await client.connect();
+    const conn = new NodeRedisConnection(client as unknown as NodeRedisClient);
+    return { conn, close: async () => client.destroy() };
+  },
+};
+
+for (const [adapter, open] of Object.entries(connections)) {
+  describe(`script fallbacks keep one owner's requests in order (${adapter})`, () => {
+    const one = useNodes(1);
+    let conn: RedisConnection;
+    let close: () => Promise<void>;
+    before(async () => {
+      ({ conn, close } = await open(one.urls()[0]!));
+    });
+    after(() => close());
+
+    /** Only the acquire script is cached: what a node looks like once another client ran an acquire there after a restart. */
+    async function onlyAcquireCached() {
+      await conn.send(["SCRIPT", "FLUSH"]);
+      await conn.send(["SCRIPT", "LOAD", acquire.source]);
+    }
+
+    it(
+      "an undo that meets NOSCRIPT after the same owner's next attempt was sent does not delete that attempt's key",
+      T,
+      async () => {
+        const s = scripts(fresh("order"));
+        await onlyAcquireCached();
+        const token = "owner-a";
+        assert.equal(
+          ((await s.attempt(conn, token)) as number[])[0],
+          1,
+          "the attempt that is undone was granted",
+        );
+        // Sent back to back, as a failed attempt's undo and the next attempt can be: the undo's NOSCRIPT comes back
+        // only after the attempt was sent (and, its script being cached, run).
+        const undo = s.undo(conn, token);
+        const next = s.attempt(conn, token);
+        await assert.rejects(undo, /NOSCRIPT/, "the overtaken undo fails on this node rather than run late");
+        assert.equal(((await next) as number[])[0], 1, "the next attempt was granted");
+        assert.equal(await conn.send(["GET", s.lock]), token, "and the node still holds the key it granted");
+        // The undo loaded its script on the way: the next undo runs by SHA1.
+        assert.deepEqual(await conn.send(["SCRIPT", "EXISTS", release.sha1]), [1]);
+        assert.equal(await s.undo(conn, token), 1);
+        assert.equal(await conn.send(["GET", s.lock]), null);
+      },
+    );
+
+    it(
+      "with no later request of its owner, the fallback still runs the script (another owner's does not count)",
+      T,
+      async () => {
+        const s = scripts(fresh("order"));
+        await onlyAcquireCached();
+        assert.equal(((await s.attempt(conn, "owner-b")) as number[])[0], 1);
+        const undo = s.undo(conn, "owner-b");
+        const other = s.attempt(conn, "owner-c");
+        assert.equal(await undo, 1, "released by EVAL after NOSCRIPT");
+        assert.equal(
+          ((await other) as number[])[0],
+          0,
+          "the other owner's attempt, run before the EVAL, was refused",
+        );
+        assert.equal(await conn.send(["GET", s.lock]), null);
+      },
+    );
+
+    it(
+      "a revoke sent behind a grant of its owner falls back (only a grant behind a revoke keeps it out)",
+      T,
+      async () => {
+        const s = scripts(fresh("order"));
+        await conn.send(["SCRIPT", "FLUSH"]);
+        // Neither script cached: the attempt's NOSCRIPT comes back first, and its EVAL goes before the undo's.
+        const attempt = s.attempt(conn, "owner-d");
+        const undo = s.undo(conn, "owner-d");
+        assert.equal(((await attempt) as number[])[0], 1);
+        assert.equal(await undo, 1, "the undo ran after the attempt, by EVAL");
+        assert.equal(await conn.send(["GET", s.lock]), null);
+      },
+    );
+  });
+}
