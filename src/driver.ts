@@ -8,6 +8,9 @@ import { type Abortable, pause } from "./signals.js";
 import { monotonicNow } from "./validity.js";
 import type { WaitStrategy } from "./waiting/strategy.js";
 
+/** The longest pause after a split vote that failed nodes (a node down or reconnecting) kept from a quorum, in ms. */
+export const SPLIT_PAUSE_MAX = 100;
+
 export interface DriveOptions {
   readonly ttl: number;
   /** How long to wait for a busy lock, in ms (0: one attempt). */
@@ -53,6 +56,8 @@ export async function drive<K extends PrimitiveKeys>(
   const waiter = place ? strategy.begin(keys.channel, place.id) : undefined;
   let last: AttemptResult | undefined;
   let got: Acquired | undefined;
+  /** Split votes in a row that had failed nodes (see the pause below). */
+  let failedSplits = 0;
   try {
     for (;;) {
       const tried = monotonicNow();
@@ -73,10 +78,18 @@ export async function drive<K extends PrimitiveKeys>(
       if (last.split) {
         // Contenders that raced in step split the vote, and each one's cleanup wakes the next waiter at once:
         // they would race in step again. A random pause, on the scale of the attempt just made, sets them apart.
-        const split = Math.random() * Math.max(2, monotonicNow() - tried);
+        // A vote that failed nodes kept from a quorum is no race: a node that is down or reconnecting fails at
+        // once, and the next attempt would fail the same way within milliseconds. Such pauses double, up to
+        // SPLIT_PAUSE_MAX, so a waiter looks a few times a second while a node is away, not hundreds.
+        const failed = last.outcomes.some((o) => o.status === "error" || o.status === "timeout");
+        failedSplits = failed ? failedSplits + 1 : 0;
+        const scale = Math.max(2, monotonicNow() - tried);
+        const bound = failed ? Math.min(SPLIT_PAUSE_MAX, scale * 2 ** failedSplits) : scale;
+        const split = failed ? bound * (0.5 + Math.random() / 2) : Math.random() * bound;
         await pause(Math.min(split, deadline - monotonicNow()), signal);
         continue;
       }
+      failedSplits = 0;
       // A first attempt that left the waiter unqueued (in quorum mode when its manager had no fresh estimate of
       // the nodes' clocks to date the arrival) is followed at once by one that queues it, if the waiter listens
       // already: until then no release would wake it. (One that does not listen yet gets that attempt from
