@@ -153,6 +153,10 @@ class CheckedNode implements RedisConnection {
     );
   }
 
+  session(): unknown {
+    return this.inner.session?.();
+  }
+
   subscriber(events: SubscriberEvents): Subscriber {
     return this.inner.subscriber(events); // wake-ups are only hints: a quarantined node may still send them
   }

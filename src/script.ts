@@ -13,6 +13,24 @@ export interface LuaScript {
 const isNoScript = (error: unknown): boolean =>
   error instanceof Error && error.message.startsWith("NOSCRIPT");
 
+/**
+ * Per connection: the scripts it has run since its session began (a new socket may lead to a restarted server,
+ * whose script cache is empty). A script's first request in a session sends its source (EVAL, which also caches
+ * it), so a restarted or new node costs no NOSCRIPT round trip; later ones send its SHA1. A NOSCRIPT (the cache was
+ * flushed under a live connection) forgets them all.
+ */
+const ran = new WeakMap<RedisConnection, { readonly session: unknown; readonly scripts: Set<string> }>();
+
+function ranOn(conn: RedisConnection): Set<string> {
+  const session = conn.session?.();
+  let known = ran.get(conn);
+  if (known === undefined || known.session !== session) {
+    known = { session, scripts: new Set() };
+    ran.set(conn, known);
+  }
+  return known.scripts;
+}
+
 /** How a request stands to its owner's hold, for ordering its fallback (see {@link runScript}). */
 export interface Ownership {
   /** The owner's token. */
@@ -59,13 +77,14 @@ function untrack(conn: RedisConnection, owner: Ownership, request: { overtaken: 
 }
 
 /**
- * Runs a script by SHA1, sending the source only when the node answers NOSCRIPT (cache flushed, node restarted).
- * The fallback is skipped when it could run out of order: once `abandoned` is aborted (a caller that gave up on
- * this request may already have sent a cleanup on the same connection, which an EVAL sent after it would undo),
- * or, for a request that revokes an `owner`'s hold, once a request that grants that owner was sent behind it on
- * this connection. The request then fails for this node, and the script is only loaded (SCRIPT LOAD runs
- * nothing), so that the next request runs there: a node that answers after the quorum would otherwise never run
- * an acquire again, as every vote is decided before its NOSCRIPT comes back.
+ * Runs a script: by its source the first time in the connection's session (see {@link ran}), by SHA1 after that,
+ * sending the source again only when the node answers NOSCRIPT (its cache was flushed). That fallback is skipped
+ * when it could run out of order: once `abandoned` is aborted (a caller that gave up on this request may already
+ * have sent a cleanup on the same connection, which an EVAL sent after it would undo), or, for a request that
+ * revokes an `owner`'s hold, once a request that grants that owner was sent behind it on this connection. The
+ * request then fails for this node, and the script is only loaded (SCRIPT LOAD runs nothing), so that the next
+ * request runs there: a node that answers after the quorum would otherwise never run an acquire again, as every
+ * vote is decided before its NOSCRIPT comes back.
  */
 export function runScript(
   conn: RedisConnection,
@@ -78,26 +97,38 @@ export function runScript(
   if (keys.length !== script.keys) {
     return Promise.reject(new Error(`Script ${script.name} takes ${script.keys} keys, got ${keys.length}`));
   }
+  const known = ranOn(conn);
+  const bySha = known.has(script.sha1);
   // One array, built without spreads: this runs twice for every lock taken and freed.
-  const command: (string | number)[] = ["EVALSHA", script.sha1, keys.length];
+  const command: (string | number)[] = bySha
+    ? ["EVALSHA", script.sha1, keys.length]
+    : ["EVAL", script.source, keys.length];
   for (const key of keys) command.push(key);
   for (const arg of args) command.push(arg);
   const request = owner ? track(conn, owner) : undefined;
   const fallback = (error: unknown) => {
     if (!isNoScript(error)) throw error;
+    known.clear();
     if (abandoned?.aborted || request?.overtaken) {
       conn.send(["SCRIPT", "LOAD", script.source]).catch(() => {});
       throw error;
     }
-    return conn.send(["EVAL", script.source, ...command.slice(2)]);
+    return conn.send(["EVAL", script.source, ...command.slice(2)]).then((reply) => {
+      known.add(script.sha1);
+      return reply;
+    });
+  };
+  const ranHere = (reply: unknown) => {
+    if (!bySha) known.add(script.sha1);
+    return reply;
   };
   const sent = conn.send(command);
-  if (request === undefined) return sent.catch(fallback);
+  if (request === undefined) return bySha ? sent.catch(fallback) : sent.then(ranHere);
   // Untracked in the same step as the fallback is decided and sent: no grant can come between.
   return sent.then(
     (reply) => {
       untrack(conn, owner!, request);
-      return reply;
+      return ranHere(reply);
     },
     (error: unknown) => {
       untrack(conn, owner!, request);

@@ -54,7 +54,7 @@ export class NodeRedisConnection implements RedisConnection {
   }
 
   session(): unknown {
-    // Counted from the first call on: only the restart quarantine asks.
+    // Counted from the first call on (the restart quarantine and runScript ask: a new session may be a new server).
     let shared = readiness.get(this.client);
     if (!this.#watching) {
       this.#watching = true;

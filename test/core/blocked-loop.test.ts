@@ -41,8 +41,8 @@ describe("a blocked event loop while requests are in flight (ioredis, 5 nodes)",
   const fresh = () => freshName("blocked");
   before(async () => {
     locks = new LockManager({ nodes: five.urls(), ttl: 10_000, nodeTimeout: NODE_TIMEOUT });
-    // Connections open and every script loaded (an unknown one costs a second request, NOSCRIPT then EVAL):
-    // the calls below send their commands at once.
+    // Connections open and every script run once (a connection sends a script's source the first time): the calls
+    // below send short commands at once.
     // Retried: a first request on a loaded machine may miss the short node timeout (connecting, loading).
     for (let tries = 1; ; tries++) {
       try {

@@ -4,6 +4,7 @@
 // just granted, and the vote would count a node that no longer holds the lease. Over each client adapter.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { createClient } from "redis";
 import type { RedisConnection } from "../../src/clients/connection.js";
 import { IORedisConnection } from "../../src/clients/ioredis.js";
@@ -65,9 +66,17 @@ for (const [adapter, open] of Object.entries(connections)) {
     });
     after(() => close());
 
-    /** Only the acquire script is cached: what a node looks like once another client ran an acquire there after a restart. */
-    async function onlyAcquireCached() {
+    /** The connection ran both scripts (so it sends them by SHA1), and then the node's cache was emptied. */
+    async function flushedAfterUse() {
+      const warm = scripts(fresh("warm"));
+      await warm.attempt(conn, "warm");
+      await warm.undo(conn, "warm");
       await conn.send(["SCRIPT", "FLUSH"]);
+    }
+
+    /** Only the acquire script is cached: as once another client ran an acquire there after a flush. */
+    async function onlyAcquireCached() {
+      await flushedAfterUse();
       await conn.send(["SCRIPT", "LOAD", acquire.source]);
     }
 
@@ -121,13 +130,48 @@ for (const [adapter, open] of Object.entries(connections)) {
       T,
       async () => {
         const s = scripts(fresh("order"));
-        await conn.send(["SCRIPT", "FLUSH"]);
+        await flushedAfterUse();
         // Neither script cached: the attempt's NOSCRIPT comes back first, and its EVAL goes before the undo's.
         const attempt = s.attempt(conn, "owner-d");
         const undo = s.undo(conn, "owner-d");
         assert.equal(((await attempt) as number[])[0], 1);
         assert.equal(await undo, 1, "the undo ran after the attempt, by EVAL");
         assert.equal(await conn.send(["GET", s.lock]), null);
+      },
+    );
+
+    it(
+      "a connection's first request to a restarted node sends the script's source: no NOSCRIPT round trip",
+      T,
+      async () => {
+        const s = scripts(fresh("restart"));
+        await flushedAfterUse(); // known by SHA1 on this connection (and run again by source once, below)
+        assert.equal(
+          ((await s.attempt(conn, "owner-e")) as number[])[0],
+          1,
+          "after the flush: NOSCRIPT, then EVAL",
+        );
+        await s.undo(conn, "owner-e");
+        await one.nodes[0]!.restart();
+        // The client reconnects by itself; until then a request fails at once.
+        let reply: number[] | undefined;
+        for (let tries = 0; reply === undefined; tries++) {
+          assert.ok(tries < 200, "reconnected within 4 s");
+          reply = (await s.attempt(conn, "owner-e").catch(() => undefined)) as number[] | undefined;
+          if (reply === undefined) await sleep(20);
+        }
+        assert.equal(reply[0], 1);
+        const stats = String(await conn.send(["INFO", "commandstats"]));
+        assert.match(stats, /cmdstat_eval:calls=1,/, "one EVAL on the new server");
+        assert.doesNotMatch(stats, /cmdstat_evalsha:/, "and no EVALSHA (which would have met NOSCRIPT)");
+        assert.equal(await s.undo(conn, "owner-e"), 1);
+        assert.match(String(await conn.send(["INFO", "commandstats"])), /cmdstat_eval:calls=2,/);
+        assert.equal(((await s.attempt(conn, "owner-f")) as number[])[0], 1);
+        assert.match(
+          String(await conn.send(["INFO", "commandstats"])),
+          /cmdstat_evalsha:calls=1,/,
+          "a script it ran already goes by SHA1",
+        );
       },
     );
   });
