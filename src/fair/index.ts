@@ -46,7 +46,6 @@ export const fair: Primitive<MutexKeys> = {
           [keys.lock, keys.fence, keys.queue, keys.waiters, keys.readers],
           args,
           abandoned,
-          { token, role: "grant" },
         )) as number[];
         if (raw[0] === 1) {
           const mark = { sentAt, serverMicros: Number(raw[3]) };
@@ -111,7 +110,6 @@ export async function releaseFair(
         ],
         [token, keys.channel, waiter ?? "", newReleaseId()],
         abandoned,
-        { token, role: "revoke" },
       );
       return { status: reply === 0 ? "refused" : "ok", value: null };
     },

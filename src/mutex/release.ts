@@ -75,5 +75,8 @@ export function releaseWith(
     newReleaseId(),
     handOff ? "1" : "0",
   ];
-  return releaseVote(ctx, script, scriptKeys, args, keys.lock, token, options);
+  // An undo (reserve off) is the release that a later attempt of the same call can follow: its NOSCRIPT fallback
+  // must not run behind that attempt (runScript). A lease's release, or a waiter leaving, has none after it.
+  const owner = options.reserve === false ? token : undefined;
+  return releaseVote(ctx, script, scriptKeys, args, keys.lock, owner, options);
 }
