@@ -82,9 +82,9 @@ function untrack(conn: RedisConnection, owner: Ownership, request: { overtaken: 
  * when it could run out of order: once `abandoned` is aborted (a caller that gave up on this request may already
  * have sent a cleanup on the same connection, which an EVAL sent after it would undo), or, for a request that
  * revokes an `owner`'s hold, once a request that grants that owner was sent behind it on this connection. The
- * request then fails for this node, and the script is only loaded (SCRIPT LOAD runs nothing), so that the next
- * request runs there: a node that answers after the quorum would otherwise never run an acquire again, as every
- * vote is decided before its NOSCRIPT comes back.
+ * request then fails for this node. Either way the connection sends every script's source again from then on, so
+ * the next request runs there: a node that answers after the quorum would otherwise never run an acquire again,
+ * as every vote is decided before its NOSCRIPT comes back.
  */
 export function runScript(
   conn: RedisConnection,
@@ -109,10 +109,7 @@ export function runScript(
   const fallback = (error: unknown) => {
     if (!isNoScript(error)) throw error;
     known.clear();
-    if (abandoned?.aborted || request?.overtaken) {
-      conn.send(["SCRIPT", "LOAD", script.source]).catch(() => {});
-      throw error;
-    }
+    if (abandoned?.aborted || request?.overtaken) throw error;
     return conn.send(["EVAL", script.source, ...command.slice(2)]).then((reply) => {
       known.add(script.sha1);
       return reply;

@@ -93,7 +93,7 @@ describe("slow and lossy networks", () => {
 
   it(
     "a node whose script cache is empty (restarted, SCRIPT FLUSH) and that answers after the quorum takes part " +
-      "again from the next attempt: its late NOSCRIPT loads the script, though it runs nothing",
+      "again from the next attempt: after its late NOSCRIPT the connection sends the scripts' source again",
     T,
     async () => {
       const { cluster, direct } = env;
