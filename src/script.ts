@@ -47,33 +47,28 @@ export interface Ownership {
  * attempt counts a key of its own token as its grant: a release may have handed it over), and the vote would
  * count a node that no longer held the lease (docs/SAFETY.md, item 3).
  */
-const revoking = new WeakMap<RedisConnection, Map<string, { overtaken: boolean }[]>>();
+const revoking = new WeakMap<RedisConnection, Map<string, Set<{ overtaken: boolean }>>>();
 
-function track(conn: RedisConnection, owner: Ownership): { overtaken: boolean } | undefined {
+/** Registers a revoking request of `token` on `conn`, until it settles (see {@link revoking}). */
+function trackRevoke(conn: RedisConnection, token: string): { overtaken: boolean } {
   let byOwner = revoking.get(conn);
-  if (owner.role === "grant") {
-    const pending = byOwner?.get(owner.token);
-    if (pending) for (const request of pending) request.overtaken = true;
-    return undefined;
-  }
   if (byOwner === undefined) {
     byOwner = new Map();
     revoking.set(conn, byOwner);
   }
   const request = { overtaken: false };
-  const pending = byOwner.get(owner.token);
-  if (pending) pending.push(request);
-  else byOwner.set(owner.token, [request]);
+  const pending = byOwner.get(token);
+  if (pending) pending.add(request);
+  else byOwner.set(token, new Set([request]));
   return request;
 }
 
-function untrack(conn: RedisConnection, owner: Ownership, request: { overtaken: boolean }): void {
+/** Forgets a settled revoking request; whether a grant of its owner was sent behind it. */
+function settled(conn: RedisConnection, token: string, request: { overtaken: boolean }): boolean {
   const byOwner = revoking.get(conn);
-  const pending = byOwner?.get(owner.token);
-  if (!pending) return;
-  const at = pending.indexOf(request);
-  if (at >= 0) pending.splice(at, 1);
-  if (pending.length === 0) byOwner!.delete(owner.token);
+  const pending = byOwner?.get(token);
+  if (pending?.delete(request) && pending.size === 0) byOwner!.delete(token);
+  return request.overtaken;
 }
 
 /**
@@ -105,31 +100,46 @@ export function runScript(
     : ["EVAL", script.source, keys.length];
   for (const key of keys) command.push(key);
   for (const arg of args) command.push(arg);
-  const request = owner ? track(conn, owner) : undefined;
-  const fallback = (error: unknown) => {
-    if (!isNoScript(error)) throw error;
-    known.clear();
-    if (abandoned?.aborted || request?.overtaken) throw error;
-    return conn.send(["EVAL", script.source, ...command.slice(2)]).then((reply) => {
-      known.add(script.sha1);
-      return reply;
-    });
-  };
-  const ranHere = (reply: unknown) => {
-    if (!bySha) known.add(script.sha1);
-    return reply;
-  };
+  let revoke: { overtaken: boolean } | undefined;
+  if (owner?.role === "revoke") revoke = trackRevoke(conn, owner.token);
+  else if (owner) {
+    // A grant: the undos of its owner still in flight here must not run their fallback behind it.
+    const pending = revoking.get(conn)?.get(owner.token);
+    if (pending) for (const request of pending) request.overtaken = true;
+  }
   const sent = conn.send(command);
-  if (request === undefined) return bySha ? sent.catch(fallback) : sent.then(ranHere);
-  // Untracked in the same step as the fallback is decided and sent: no grant can come between.
+  // The usual case, one closure: a known script, and no undo to keep in order.
+  if (bySha && revoke === undefined) {
+    return sent.catch((error: unknown) => fallBack(error, conn, script, command, known, abandoned?.aborted));
+  }
+  // An undo is forgotten in the same step as its fallback is decided and sent: no grant can come between.
   return sent.then(
     (reply) => {
-      untrack(conn, owner!, request);
-      return ranHere(reply);
+      if (revoke) settled(conn, owner!.token, revoke);
+      if (!bySha) known.add(script.sha1);
+      return reply;
     },
     (error: unknown) => {
-      untrack(conn, owner!, request);
-      return fallback(error);
+      const overtaken = revoke !== undefined && settled(conn, owner!.token, revoke);
+      return fallBack(error, conn, script, command, known, abandoned?.aborted || overtaken);
     },
   );
+}
+
+/** After an EVALSHA failed: on NOSCRIPT the connection forgets its scripts, and the source goes unless `skip`. */
+function fallBack(
+  error: unknown,
+  conn: RedisConnection,
+  script: LuaScript,
+  command: readonly (string | number)[],
+  known: Set<string>,
+  skip: boolean | undefined,
+): Promise<unknown> {
+  if (!isNoScript(error)) throw error;
+  known.clear();
+  if (skip) throw error;
+  return conn.send(["EVAL", script.source, ...command.slice(2)]).then((reply) => {
+    known.add(script.sha1);
+    return reply;
+  });
 }

@@ -1,7 +1,9 @@
-// A script's NOSCRIPT→EVAL fallback is sent when the NOSCRIPT comes back, behind whatever was sent on the
-// connection meanwhile. Between requests of one owner (a lease's token) that reorders the lease's own steps: a
-// failed attempt's undo whose EVAL ran after the same call's next attempt would delete the key that attempt was
-// just granted, and the vote would count a node that no longer holds the lease. Over each client adapter.
+// How runScript sends a script, over each client adapter. Its source the first time in a connection's session (a
+// restarted node answers no NOSCRIPT), its SHA1 after that, and its source again on NOSCRIPT, which is sent when
+// the NOSCRIPT comes back, behind whatever was sent on the connection meanwhile. Between requests of one owner (a
+// lease's token) that would reorder the lease's own steps: a failed attempt's undo whose EVAL ran after the same
+// call's next attempt would delete the key that attempt was just granted, and the vote would count a node that no
+// longer holds the lease.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -17,6 +19,10 @@ import { useNodes } from "../support/nodes.js";
 import { SHORT as T } from "../support/timeouts.js";
 
 const TTL = 10_000;
+
+/** An acquire reply's verdict: 1 granted, 0 refused. */
+const verdict = async (reply: Promise<unknown>): Promise<number | undefined> =>
+  ((await reply) as number[])[0];
 
 function scripts(resource: string) {
   const k = mutexKeys("quorumlock", resource);
@@ -87,17 +93,13 @@ for (const [adapter, open] of Object.entries(connections)) {
         const s = scripts(fresh("order"));
         await onlyAcquireCached();
         const token = "owner-a";
-        assert.equal(
-          ((await s.attempt(conn, token)) as number[])[0],
-          1,
-          "the attempt that is undone was granted",
-        );
+        assert.equal(await verdict(s.attempt(conn, token)), 1, "the attempt that is undone was granted");
         // Sent back to back, as a failed attempt's undo and the next attempt can be: the undo's NOSCRIPT comes back
         // only after the attempt was sent (and, its script being cached, run).
         const undo = s.undo(conn, token);
         const next = s.attempt(conn, token);
         await assert.rejects(undo, /NOSCRIPT/, "the overtaken undo fails on this node rather than run late");
-        assert.equal(((await next) as number[])[0], 1, "the next attempt was granted");
+        assert.equal(await verdict(next), 1, "the next attempt was granted");
         assert.equal(await conn.send(["GET", s.lock]), token, "and the node still holds the key it granted");
         // The NOSCRIPT made the connection send the source again: the next undo runs.
         assert.equal(await s.undo(conn, token), 1);
@@ -111,15 +113,11 @@ for (const [adapter, open] of Object.entries(connections)) {
       async () => {
         const s = scripts(fresh("order"));
         await onlyAcquireCached();
-        assert.equal(((await s.attempt(conn, "owner-b")) as number[])[0], 1);
+        assert.equal(await verdict(s.attempt(conn, "owner-b")), 1);
         const undo = s.undo(conn, "owner-b");
         const other = s.attempt(conn, "owner-c");
         assert.equal(await undo, 1, "released by EVAL after NOSCRIPT");
-        assert.equal(
-          ((await other) as number[])[0],
-          0,
-          "the other owner's attempt, run before the EVAL, was refused",
-        );
+        assert.equal(await verdict(other), 0, "the other owner's attempt, run before the EVAL, was refused");
         assert.equal(await conn.send(["GET", s.lock]), null);
       },
     );
@@ -133,7 +131,7 @@ for (const [adapter, open] of Object.entries(connections)) {
         // Neither script cached: the attempt's NOSCRIPT comes back first, and its EVAL goes before the undo's.
         const attempt = s.attempt(conn, "owner-d");
         const undo = s.undo(conn, "owner-d");
-        assert.equal(((await attempt) as number[])[0], 1);
+        assert.equal(await verdict(attempt), 1);
         assert.equal(await undo, 1, "the undo ran after the attempt, by EVAL");
         assert.equal(await conn.send(["GET", s.lock]), null);
       },
@@ -145,11 +143,7 @@ for (const [adapter, open] of Object.entries(connections)) {
       async () => {
         const s = scripts(fresh("restart"));
         await flushedAfterUse(); // known by SHA1 on this connection (and run again by source once, below)
-        assert.equal(
-          ((await s.attempt(conn, "owner-e")) as number[])[0],
-          1,
-          "after the flush: NOSCRIPT, then EVAL",
-        );
+        assert.equal(await verdict(s.attempt(conn, "owner-e")), 1, "after the flush: NOSCRIPT, then EVAL");
         await s.undo(conn, "owner-e");
         await one.nodes[0]!.restart();
         // The client reconnects by itself; until then a request fails at once.
@@ -165,7 +159,7 @@ for (const [adapter, open] of Object.entries(connections)) {
         assert.doesNotMatch(stats, /cmdstat_evalsha:/, "and no EVALSHA (which would have met NOSCRIPT)");
         assert.equal(await s.undo(conn, "owner-e"), 1);
         assert.match(String(await conn.send(["INFO", "commandstats"])), /cmdstat_eval:calls=2,/);
-        assert.equal(((await s.attempt(conn, "owner-f")) as number[])[0], 1);
+        assert.equal(await verdict(s.attempt(conn, "owner-f")), 1);
         assert.match(
           String(await conn.send(["INFO", "commandstats"])),
           /cmdstat_evalsha:calls=1,/,

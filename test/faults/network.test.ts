@@ -92,7 +92,7 @@ describe("slow and lossy networks", () => {
   );
 
   it(
-    "a node whose script cache is empty (restarted, SCRIPT FLUSH) and that answers after the quorum takes part " +
+    "a node whose script cache was flushed under a live connection and that answers after the quorum takes part " +
       "again from the next attempt: after its late NOSCRIPT the connection sends the scripts' source again",
     T,
     async () => {
