@@ -24,13 +24,29 @@
           writes no queue entry), "0" to register win or lose
 
   Errors (leaving the lock as it was) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
-  Returns {1, fence, 1 if the counter existed before (0: a new resource, or a node that lost its data)} when
-          the lock was taken (fence is 0 and the flag 1 when not bumped),
+  Returns the fence (an integer; 0 when not bumped) when the lock was taken and the counter existed before (the
+          usual case: a bare integer is the cheapest reply to build and to read),
+          {1, fence, 0} when the lock was taken and the counter did not exist (a new resource, or a node that
+          lost its data),
           {1, fence, 1, remaining TTL in ms} when a release had handed it to this waiter already (its lease
           began then, not now),
           {0, remaining TTL in ms of the current holder or reservation (-1: the key has no TTL), or of the
           earliest reader's expiry, this node's time in µs} when not.
 ]]
+-- The uncontended path first, before the shared functions below are defined (each definition builds a closure at
+-- every run: see mutex/release.lua): a call's first attempt, or one without a place, takes a free lock that no
+-- reader shares with SET NX alone, and bumps an existing counter that has room. Anything else about the fence (a
+-- missing counter, one that is not an integer, or none left) is undone here and left to nextFence below.
+local plain = ARGV[4] == '' or ARGV[7] == '1'
+local noReaders = plain and redis.call('EXISTS', KEYS[5]) == 0
+local took = noReaders and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+if took then
+  if ARGV[3] ~= '1' then return 0 end
+  local ok, fence = pcall(redis.call, 'INCR', KEYS[2])
+  -- (2^53 - 1: MAX_FENCE in lua-shared/fence.lua, not defined yet.)
+  if ok and fence > 1 and fence <= 9007199254740991 then return fence end
+  if ok then redis.call('DECR', KEYS[2]) end
+end
 --- @include "../lua-shared/fence.lua"
 
 local token, id = ARGV[1], ARGV[4]
@@ -45,14 +61,15 @@ local function now()
 end
 
 local function taken()
-  if ARGV[3] ~= '1' then return {1, 0, 1} end
+  if ARGV[3] ~= '1' then return 0 end
   local ok, fence, existed = pcall(nextFence, now)
   if not ok then
     -- No fence to give: the lock just taken is given up again, and the error says why.
     redis.call('DEL', KEYS[1])
     error(fence)
   end
-  return {1, fence, existed}
+  if existed == 1 then return fence end
+  return {1, fence, 0}
 end
 
 local function register()
@@ -71,6 +88,9 @@ local function refused(pttl)
   return {0, pttl, now()}
 end
 
+if took then return taken() end
+-- Looked already: the lock is held, by a writer.
+if noReaders then return refused(redis.call('PTTL', KEYS[1])) end
 if ARGV[7] ~= '1' then register() end
 -- Readers share the lock (docs/rwlock.md). One EXISTS on the uncontended path: the clock and the set are read
 -- only when there are readers, expired ones dropped on the way.
@@ -80,7 +100,7 @@ if redis.call('EXISTS', KEYS[5]) == 1 then
   local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
   if first[1] then return refused(tonumber(first[2]) - nowMs) end
 end
-if id == '' or ARGV[7] == '1' then
+if plain then
   -- No place yet (a call's first attempt, or tryAcquire): nothing can be kept for this caller, so SET NX alone.
   if redis.call('SET', KEYS[1], token, 'NX', 'PX', ARGV[2]) then return taken() end
 else

@@ -86,12 +86,13 @@ export async function attemptWith(
   const { result, abandon, done } = vote<NodeReply>(
     ctx.nodes,
     async (conn, abandoned) => {
-      const reply = (await runScript(conn, spec.script, spec.keys, args, abandoned, grants)) as [
-        number,
-        number,
-        number?,
-        number?,
-      ];
+      const reply = (await runScript(conn, spec.script, spec.keys, args, abandoned, grants)) as
+        | number
+        | [number, number, number?, number?];
+      // The usual grant is a bare integer, the fence (0 when not bumped), of a counter that existed.
+      if (typeof reply === "number") {
+        return { status: "ok", value: { fence: reply, retryAfter: 0, existed: true, now: 0 } };
+      }
       if (reply[0] === 1) {
         // A lock handed to this waiter before it asked: its lease began when the server says, not now.
         if (reply[3] !== undefined) handedEarlier = Math.max(handedEarlier, ttl - Number(reply[3]));

@@ -28,13 +28,44 @@
           call's first attempt), is dropped with it
 
   Errors (writing nothing) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
-  Returns {1, fence, 1 if the counter existed before (0: a new resource, or a node that lost its data)} when
-          granted (fence 0 and flag 1 when not bumped),
+  Returns the fence (an integer; 0 when not bumped) when granted and the counter existed before (the usual case:
+          a bare integer is the cheapest reply to build and to read),
+          {1, fence, 0} when granted and the counter did not exist (a new resource, or a node that lost its
+          data),
           {0, ms until the earliest holder expires (-1: nobody holds; waiters ahead are in the way), this
           node's time in µs} when the permits do not fit,
           {2, the limit the current holders use} when that differs from ARGV[4] (nothing granted; the waiter
           is not queued).
 ]]
+-- The uncontended path first, before the shared functions below are defined (each definition builds a closure at
+-- every run: see mutex/release.lua): a call's first attempt, or one without a place, on a semaphore that nobody
+-- holds (':used' is 0 or missing exactly then: see lua-shared/semaphore.lua) and nobody waits for, bumps an
+-- existing counter that has room and takes its permits. Anything else about the fence (a missing counter, one
+-- that is not an integer, or none left) is undone here and left to the general path below.
+if (ARGV[9] == '1' or ARGV[6] == '') and tonumber(ARGV[5]) <= tonumber(ARGV[4])
+    and (tonumber(redis.call('HGET', KEYS[3], ':used')) or 0) == 0 and redis.call('EXISTS', KEYS[4]) == 0 then
+  local fence = 0
+  if ARGV[3] == '1' then
+    local ok, bumped = pcall(redis.call, 'INCR', KEYS[2])
+    -- (2^53 - 1: MAX_FENCE in lua-shared/fence.lua, not defined yet.)
+    if ok and bumped > 1 and bumped <= 9007199254740991 then
+      fence = bumped
+    else
+      if ok then redis.call('DECR', KEYS[2]) end
+      fence = nil
+    end
+  end
+  if fence then
+    local t = redis.call('TIME')
+    local expires = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
+    redis.call('ZADD', KEYS[1], expires, ARGV[1])
+    redis.call('HSET', KEYS[3], ARGV[1], ARGV[5], ':used', ARGV[5], ':limit', ARGV[4])
+    -- The only holder: the keys live as long as it does.
+    redis.call('PEXPIREAT', KEYS[1], expires)
+    redis.call('PEXPIREAT', KEYS[3], expires)
+    return fence
+  end
+end
 --- @include "../lua-shared/fence.lua"
 --- @include "../lua-shared/semaphore.lua"
 
@@ -92,4 +123,5 @@ else
 end
 -- (A call's first attempt has no place yet: nothing to drop on the uncontended path.)
 if ARGV[10] == '1' and id ~= '' and ARGV[9] ~= '1' then dropWaiter(KEYS[4], KEYS[5], id) end
-return {1, fence, existed}
+if existed == 1 then return fence end
+return {1, fence, 0}

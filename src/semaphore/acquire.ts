@@ -60,7 +60,11 @@ export async function attemptSemaphore(
         [keys.holders, keys.fence, keys.permits, keys.waiting, keys.heartbeats],
         args,
         abandoned,
-      )) as [number, number, number?];
+      )) as number | [number, number, number?];
+      // The usual grant is a bare integer, the fence (0 when not bumped), of a counter that existed.
+      if (typeof reply === "number") {
+        return { status: "ok", value: { fence: reply, existed: true, retryAfter: 0, now: 0 } };
+      }
       const [kind, a, b] = reply.map(Number) as [number, number, number];
       if (kind === 1) return { status: "ok", value: { fence: a, existed: b !== 0, retryAfter: 0, now: 0 } };
       if (kind === 2) {

@@ -97,6 +97,43 @@ describe("limits", () => {
     });
   }
 
+  // The uncontended path of the mutex's and the semaphore's acquire bumps only a counter that exists and has room;
+  // anything else is undone there and left to the shared fence code (lua-shared/fence.lua). Both ways are checked.
+  for (const kind of ["lock", "read", "semaphore"] as const) {
+    it(`${kind === "lock" ? "a lock" : kind === "read" ? "a read lease" : "a semaphore permit"}: a new resource's first fence starts at the server's clock (µs) and the next is one higher; a counter that is not an integer refuses with a clear error and grants nothing`, async () => {
+      const locks = new LockManager({ nodes: [nodes[0]!.url], wait: 0 });
+      const name = `counter-${kind}`;
+      const keys = mutexKeys("quorumlock:", name);
+      const holders = kind === "lock" ? keys.lock : kind === "read" ? keys.readers : `${keys.lock}:semaphore`;
+      const take = () =>
+        kind === "lock"
+          ? locks.acquire(name)
+          : kind === "read"
+            ? locks.readWrite(name).read()
+            : locks.semaphore(name, { limit: 2 }).acquire();
+      try {
+        const [seconds, micros] = (await direct.time()) as [string | number, string | number];
+        const clock = Number(seconds) * 1_000_000 + Number(micros);
+        const first = await take();
+        await first.release();
+        assert.ok(first.fence! >= clock, `first fence ${first.fence} is below the server's clock ${clock}`);
+        assert.equal(await direct.get(keys.fence), String(first.fence));
+        const second = await take();
+        await second.release();
+        assert.equal(second.fence, first.fence! + 1);
+
+        await direct.set(keys.fence, "not-a-number");
+        const error = (await take().catch((e) => e)) as LockUnavailableError;
+        assert.equal(error.code, "ERR_LOCK_UNAVAILABLE");
+        assert.match(error.message, /fencing counter .* does not hold an integer/);
+        assert.equal(await direct.exists(holders), 0, "nothing was granted");
+        assert.equal(await direct.get(keys.fence), "not-a-number");
+      } finally {
+        await locks.close();
+      }
+    });
+  }
+
   it("a node that runs Redis older than 5.0 fails every request with NodeUnsupportedError, named in the lock error", async () => {
     // A real node-redis client whose INFO says 4.0.14: everything else reaches the real server.
     const real = createClient({ url: nodes[0]!.url });

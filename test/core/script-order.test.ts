@@ -20,9 +20,11 @@ import { SHORT as T } from "../support/timeouts.js";
 
 const TTL = 10_000;
 
-/** An acquire reply's verdict: 1 granted, 0 refused. */
-const verdict = async (reply: Promise<unknown>): Promise<number | undefined> =>
-  ((await reply) as number[])[0];
+/** An acquire reply's verdict: 1 granted (the usual grant is a bare integer, the fence), 0 refused. */
+const verdict = async (reply: Promise<unknown>): Promise<number | undefined> => {
+  const r = (await reply) as number | number[];
+  return typeof r === "number" ? 1 : r[0];
+};
 
 function scripts(resource: string) {
   const k = mutexKeys("quorumlock", resource);
