@@ -37,6 +37,17 @@ export interface Queueing {
 const UNQUEUED: Queueing = { queued: false, first: false, register: false };
 
 /**
+ * The waiter's place as an acquire script takes it, in one argument (lua-shared/place.lua): "" when the attempt
+ * carries none, else "<first 0|1>:<lifetime ms>:<arrival µs, or empty>:<waiter id>". One argument rather than
+ * four: each argument of a script call costs time on the client and on the server, and the uncontended path reads
+ * none of these.
+ */
+export function placeArg(place: Place | undefined, q: Queueing): string {
+  if (!q.queued) return "";
+  return `${q.first ? "1" : "0"}:${q.register ? PLACE_MS : 0}:${place!.arrival ?? ""}:${place!.id}`;
+}
+
+/**
  * Decides {@link Queueing} for an attempt that begins at `start`; `canQueue`: the primitive queues this waiter
  * (the mutex does not queue pollers: a lock kept for one would wait for its next look). In quorum mode the arrival
  * the nodes queue a waiter at must be the same on each: dated from what the nodes' clocks said lately

@@ -17,11 +17,12 @@
   ARGV[1] the owner's token
   ARGV[2] the TTL in milliseconds
   ARGV[3] "1" to bump the fencing counter, "0" to leave it alone
-  ARGV[4] the waiter's id, or "" for an attempt without a place (a call's first, or tryAcquire)
-  ARGV[5] how long the waiter's place lasts without a refresh, in ms; "0": do not (re)register now
-  ARGV[6] the waiter's arrival (µs, as the nodes' clocks told it), or "" for this node's time
-  ARGV[7] "1" to (re)register only when the lock is not taken (a call's first attempt: the uncontended path
-          writes no queue entry), "0" to register win or lose
+  ARGV[4] the waiter's place: "" for an attempt without one (tryAcquire, a poller), else
+          "<first>:<lifetime>:<arrival>:<waiter id>" (lua-shared/place.lua):
+          first: "1" to (re)register only when the lock is not taken (a call's first attempt: the uncontended
+                 path writes no queue entry), "0" to register win or lose
+          lifetime: how long the place lasts without a refresh, in ms; "0": do not (re)register now
+          arrival: the waiter's arrival (µs, as the nodes' clocks told it), or "" for this node's time
 
   Errors (leaving the lock as it was) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
   Returns the fence (an integer; 0 when not bumped) when the lock was taken and the counter existed before (the
@@ -37,7 +38,7 @@
 -- every run: see mutex/release.lua): a call's first attempt, or one without a place, takes a free lock that no
 -- reader shares with SET NX alone, and bumps an existing counter that has room. Anything else about the fence (a
 -- missing counter, one that is not an integer, or none left) is undone here and left to nextFence below.
-local plain = ARGV[4] == '' or ARGV[7] == '1'
+local plain = ARGV[4] == '' or string.byte(ARGV[4]) == 49 -- '1': a call's first attempt
 local noReaders = plain and redis.call('EXISTS', KEYS[5]) == 0
 local took = noReaders and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
 if took then
@@ -48,8 +49,10 @@ if took then
   if ok then redis.call('DECR', KEYS[2]) end
 end
 --- @include "../lua-shared/fence.lua"
+--- @include "../lua-shared/place.lua"
 
-local token, id = ARGV[1], ARGV[4]
+local token = ARGV[1]
+local first, lifetime, arrival, id = placeOf(ARGV[4])
 local nowUs
 
 local function now()
@@ -73,9 +76,8 @@ local function taken()
 end
 
 local function register()
-  if ARGV[5] == '0' then return end
-  local lifetime = tonumber(ARGV[5])
-  redis.call('ZADD', KEYS[3], 'NX', ARGV[6] ~= '' and ARGV[6] or string.format('%.0f', now()), id)
+  if lifetime == 0 then return end
+  redis.call('ZADD', KEYS[3], 'NX', arrival ~= '' and arrival or string.format('%.0f', now()), id)
   -- With what a release needs to hand the lock straight to this waiter (lua-shared/wake.lua).
   redis.call('HSET', KEYS[4], id,
     string.format('%.0f', math.floor(now() / 1000) + lifetime) .. ':' .. ARGV[2] .. ':' .. ARGV[3] .. ':' .. token)
@@ -84,14 +86,14 @@ local function register()
   redis.call('PEXPIRE', KEYS[4], lifetime)
 end
 local function refused(pttl)
-  if ARGV[7] == '1' then register() end
+  if first then register() end
   return {0, pttl, now()}
 end
 
 if took then return taken() end
 -- Looked already: the lock is held, by a writer.
 if noReaders then return refused(redis.call('PTTL', KEYS[1])) end
-if ARGV[7] ~= '1' then register() end
+if not first then register() end
 -- Readers share the lock (docs/rwlock.md). One EXISTS on the uncontended path: the clock and the set are read
 -- only when there are readers, expired ones dropped on the way.
 if redis.call('EXISTS', KEYS[5]) == 1 then

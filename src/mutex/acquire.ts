@@ -1,5 +1,5 @@
 import { randomFillSync } from "node:crypto";
-import { type NodeReply, PLACE_MS, queueing, settleAttempt, undoAttempt } from "../attempt.js";
+import { type NodeReply, placeArg, queueing, settleAttempt, undoAttempt } from "../attempt.js";
 import type { LockContext } from "../context.js";
 import type { FenceKeys } from "../fencing/agree.js";
 import type { AttemptResult, Place } from "../primitive.js";
@@ -71,16 +71,8 @@ export async function attemptWith(
 ): Promise<AttemptResult> {
   const start = monotonicNow();
   // A poller is not queued: a lock kept for it would wait for its next look.
-  const { queued, first, register } = queueing(ctx, place, place?.reachable === true, start);
-  const args = [
-    token,
-    ttl,
-    ctx.fencing ? "1" : "0",
-    queued ? place!.id : "",
-    register ? PLACE_MS : 0,
-    place?.arrival ?? "",
-    first ? "1" : "0",
-  ];
+  const queue = queueing(ctx, place, place?.reachable === true, start);
+  const args = [token, ttl, ctx.fencing ? "1" : "0", placeArg(place, queue)];
   const grants: Ownership = { token, role: "grant" };
   let handedEarlier = 0;
   const { result, abandon, done } = vote<NodeReply>(
@@ -133,7 +125,7 @@ export async function attemptWith(
     start: start - handedEarlier,
     signal,
     place,
-    grantsKeepNoPlace: first,
+    grantsKeepNoPlace: queue.first,
     abandon,
     async failed(outcome) {
       abandon();

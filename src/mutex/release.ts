@@ -66,15 +66,9 @@ export function releaseWith(
   options: ReleaseMutexOptions,
   handOff = false,
 ): Promise<ReleaseOutcome> {
-  const args = [
-    token,
-    keys.channel,
-    options.reserve === false ? 0 : RESERVED_MS,
-    STARVING_MS * 1000,
-    options.drop ?? "",
-    newReleaseId(),
-    handOff ? "1" : "0",
-  ];
+  // What to do for the next waiter, in one argument (lua-shared/release-args.lua): the uncontended release reads none of it.
+  const next = `${options.reserve === false ? 0 : RESERVED_MS}:${STARVING_MS * 1000}:${handOff ? "1" : "0"}:${newReleaseId()}:${keys.channel}`;
+  const args = [token, options.drop ?? "", next];
   // An undo (reserve off) is the release that a later attempt of the same call can follow: its NOSCRIPT fallback
   // must not run behind that attempt (runScript). A lease's release, or a waiter leaving, has none after it.
   const owner = options.reserve === false ? token : undefined;

@@ -16,10 +16,11 @@
   ARGV[1] the reader's token
   ARGV[2] the TTL in milliseconds
   ARGV[3] "1" to bump the fencing counter, "0" to leave it alone
-  ARGV[4] the waiter's id, or "" for an attempt without a place (a call's first, or tryRead)
-  ARGV[5] how long the waiter's place lasts without a refresh, in ms; "0": do not (re)register now
-  ARGV[6] the waiter's arrival (µs, as the nodes' clocks told it), or "" for this node's time
-  ARGV[7] "1" to (re)register only when the hold is not granted (a call's first attempt), "0" win or lose
+  ARGV[4] the waiter's place: "" for an attempt without one (tryRead), else "<first>:<lifetime>:<arrival>:<waiter
+          id>" (lua-shared/place.lua): first "1" to (re)register only when the hold is not granted (a call's first
+          attempt), "0" win or lose; lifetime: how long the place lasts without a refresh, in ms ("0": do not
+          (re)register now); arrival: the waiter's arrival (µs, as the nodes' clocks told it), or "" for this
+          node's time
 
   Errors (granting nothing) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
   Returns {1, fence, 1 if the counter existed before} when granted (fence 0 and the flag 1 when not bumped),
@@ -29,26 +30,27 @@
 --- @include "../lua-shared/fence.lua"
 --- @include "../lua-shared/wake.lua"
 --- @include "../lua-shared/fair-head.lua"
+--- @include "../lua-shared/place.lua"
 
-local token, id = ARGV[1], ARGV[4]
+local token = ARGV[1]
+local first, lifetime, arrival, id = placeOf(ARGV[4])
 local t = redis.call('TIME')
 local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local nowMs = math.floor(nowUs / 1000)
 
 local function register()
-  if ARGV[5] == '0' then return end
-  local lifetime = tonumber(ARGV[5])
-  redis.call('ZADD', KEYS[6], 'NX', ARGV[6] ~= '' and ARGV[6] or string.format('%.0f', nowUs), id)
+  if lifetime == 0 then return end
+  redis.call('ZADD', KEYS[6], 'NX', arrival ~= '' and arrival or string.format('%.0f', nowUs), id)
   redis.call('HSET', KEYS[7], id, string.format('%.0f', nowMs + lifetime))
   -- The queue lasts as long as its newest place: once nobody refreshes, it goes away as a whole.
   redis.call('PEXPIRE', KEYS[6], lifetime)
   redis.call('PEXPIRE', KEYS[7], lifetime)
 end
 local function refused(retry)
-  if ARGV[7] == '1' then register() end
+  if first then register() end
   return {0, retry, nowUs}
 end
-if ARGV[7] ~= '1' then register() end
+if not first then register() end
 
 local pttl = redis.call('PTTL', KEYS[1])
 if pttl ~= -2 then return refused(pttl) end

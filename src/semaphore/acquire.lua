@@ -19,12 +19,13 @@
   ARGV[3] "1" to bump the fencing counter, "0" to leave it alone
   ARGV[4] the caller's limit
   ARGV[5] the permits wanted
-  ARGV[6] the waiter's id, or "" for an attempt without a place (a call's first, or tryAcquire)
-  ARGV[7] how long the waiter's place lasts without a refresh, in ms; "0": do not (re)register now
-  ARGV[8] the waiter's arrival (µs, as the nodes' clocks told it), or "" for this node's time
-  ARGV[9] "1" to (re)register only when the permits are not granted (a call's first attempt: the uncontended
-          path writes no queue entry), "0" to register win or lose
-  ARGV[10] "1" when a grant here is the whole vote (a single node): the caller's place, if it has one (not on a
+  ARGV[6] the waiter's place: "" for an attempt without one (tryAcquire), else
+          "<first>:<lifetime>:<arrival>:<waiter id>" (lua-shared/place.lua):
+          first: "1" to (re)register only when the permits are not granted (a call's first attempt: the
+                 uncontended path writes no queue entry), "0" to register win or lose
+          lifetime: how long the place lasts without a refresh, in ms; "0": do not (re)register now
+          arrival: the waiter's arrival (µs, as the nodes' clocks told it), or "" for this node's time
+  ARGV[7] "1" when a grant here is the whole vote (a single node): the caller's place, if it has one (not on a
           call's first attempt), is dropped with it
 
   Errors (writing nothing) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
@@ -42,7 +43,7 @@
 -- holds (':used' is 0 or missing exactly then: see lua-shared/semaphore.lua) and nobody waits for, bumps an
 -- existing counter that has room and takes its permits. Anything else about the fence (a missing counter, one
 -- that is not an integer, or none left) is undone here and left to the general path below.
-if (ARGV[9] == '1' or ARGV[6] == '') and tonumber(ARGV[5]) <= tonumber(ARGV[4])
+if (ARGV[6] == '' or string.byte(ARGV[6]) == 49) and tonumber(ARGV[5]) <= tonumber(ARGV[4]) -- '1': a first attempt
     and (tonumber(redis.call('HGET', KEYS[3], ':used')) or 0) == 0 and redis.call('EXISTS', KEYS[4]) == 0 then
   local fence = 0
   if ARGV[3] == '1' then
@@ -68,8 +69,10 @@ if (ARGV[9] == '1' or ARGV[6] == '') and tonumber(ARGV[5]) <= tonumber(ARGV[4])
 end
 --- @include "../lua-shared/fence.lua"
 --- @include "../lua-shared/semaphore.lua"
+--- @include "../lua-shared/place.lua"
 
-local token, limit, wanted, id = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local token, limit, wanted = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])
+local first, lifetime, arrival, id = placeOf(ARGV[6])
 local nowUs, nowMs = serverNow()
 local used = prune(KEYS[1], KEYS[3], nowMs)
 
@@ -80,15 +83,14 @@ if used > 0 then
 end
 
 local function register()
-  if ARGV[7] == '0' then return end
-  local lifetime = tonumber(ARGV[7])
-  redis.call('ZADD', KEYS[4], 'NX', ARGV[8] ~= '' and ARGV[8] or string.format('%.0f', nowUs), id)
+  if lifetime == 0 then return end
+  redis.call('ZADD', KEYS[4], 'NX', arrival ~= '' and arrival or string.format('%.0f', nowUs), id)
   redis.call('HSET', KEYS[5], id, string.format('%.0f', nowMs + lifetime) .. ':' .. wanted .. ':' .. token)
   -- The queue lasts as long as its newest place: once nobody refreshes, it goes away as a whole.
   redis.call('PEXPIRE', KEYS[4], lifetime)
   redis.call('PEXPIRE', KEYS[5], lifetime)
 end
-if ARGV[9] ~= '1' then register() end
+if not first then register() end
 
 -- Permits that the live waiters ahead of the caller want; counting stops once the caller cannot fit anyway.
 local room = limit - used - wanted
@@ -102,7 +104,7 @@ if room >= 0 then
 end
 -- A grant of this token that is still here (an earlier attempt of the call, its undo on its way) is not doubled.
 if room < 0 or ahead > room or (used > 0 and redis.call('ZSCORE', KEYS[1], token)) then
-  if ARGV[9] == '1' then register() end
+  if first then register() end
   local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
   return {0, first and (tonumber(first) - nowMs) or -1, nowUs}
 end
@@ -122,6 +124,6 @@ else
   expireWithLatest(KEYS[1], KEYS[3])
 end
 -- (A call's first attempt has no place yet: nothing to drop on the uncontended path.)
-if ARGV[10] == '1' and id ~= '' and ARGV[9] ~= '1' then dropWaiter(KEYS[4], KEYS[5], id) end
+if ARGV[7] == '1' and id ~= '' and not first then dropWaiter(KEYS[4], KEYS[5], id) end
 if existed == 1 then return fence end
 return {1, fence, 0}

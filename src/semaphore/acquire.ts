@@ -1,4 +1,4 @@
-import { type NodeReply, PLACE_MS, queueing, settleAttempt, undoAttempt } from "../attempt.js";
+import { type NodeReply, placeArg, queueing, settleAttempt, undoAttempt } from "../attempt.js";
 import type { LockContext } from "../context.js";
 import { SemaphoreLimitError } from "../errors.js";
 import type { AttemptResult, Place } from "../primitive.js";
@@ -36,7 +36,7 @@ export async function attemptSemaphore(
 ): Promise<AttemptResult> {
   const start = monotonicNow();
   // Pollers queue too: a waiter that wants many permits is protected by its place, not by being woken.
-  const { queued, first, register } = queueing(ctx, place, true, start);
+  const queue = queueing(ctx, place, true, start);
   const dropOnGrant = ctx.nodes.length === 1;
   const args = [
     token,
@@ -44,10 +44,7 @@ export async function attemptSemaphore(
     ctx.fencing ? "1" : "0",
     request.limit,
     request.permits,
-    queued ? place!.id : "",
-    register ? PLACE_MS : 0,
-    place?.arrival ?? "",
-    first ? "1" : "0",
+    placeArg(place, queue),
     // One node: a grant is the whole vote (never undone for a split), so the script drops the place with it.
     dropOnGrant ? "1" : "0",
   ];
@@ -112,7 +109,7 @@ export async function attemptSemaphore(
     start,
     signal,
     place,
-    grantsKeepNoPlace: first || dropOnGrant,
+    grantsKeepNoPlace: queue.first || dropOnGrant,
     abandon,
     failed,
   });

@@ -8,11 +8,12 @@
   KEYS[3] the waiting queue (sorted set: waiter id -> arrival, server µs)
   KEYS[4] the waiters' heartbeats (hash: waiter id -> "<place expires at, server ms>:<permits wanted>:<token>")
   ARGV[1] the owner's token, or "" to free nothing (a waiter that leaves)
-  ARGV[2] the lock's channel: a waiter's manager listens on it suffixed with its tag (lua-shared/publish.lua); a
-          channel is not a key: on Redis Cluster PUBLISH reaches every node
-  ARGV[3] a waiter id to drop from the queue (the owner's own place, or a waiter that leaves), or ""
-  ARGV[4] an id of this release, the same on every node (so that a waiter knows the copies of one wake-up)
-  ARGV[5] the caller's limit (used for the wake-ups when nobody holds any more, so no limit is stored)
+  ARGV[2] a waiter id to drop from the queue (the owner's own place, or a waiter that leaves), or ""
+  ARGV[3] who to wake, "<limit>:<release id>:<channel>" in one argument (read only when someone may be woken:
+          see lua-shared/place.lua for why): the caller's limit (used for the wake-ups when nobody holds any
+          more, so no limit is stored); an id of this release, the same on every node (so that a waiter knows
+          the copies of one wake-up); the lock's channel: a waiter's manager listens on it suffixed with its tag
+          (lua-shared/publish.lua); a channel is not a key: on Redis Cluster PUBLISH reaches every node
 
   Returns 1 when the token held permits here (now freed), 0 when not. Publishes "w:<waiter id>:<release id>" to
   each waiter it wakes (none when nothing was freed or dropped).
@@ -25,7 +26,7 @@ if ARGV[1] ~= '' then
   mine, used = tonumber(got[1]), tonumber(got[2]) or 0
 end
 -- The only holder, and a live one: the keys live as long as their latest holder, this one.
-local only = ARGV[3] == '' and mine and used <= mine
+local only = ARGV[2] == '' and mine and used <= mine
 if only then
   -- Everything goes, with no clock and nothing to prune; nothing to wake when nobody waits.
   redis.call('DEL', KEYS[1], KEYS[2])
@@ -37,7 +38,7 @@ local held, freed, nowMs = 0, false, nil
 if only then
   held, freed, used = 1, true, 0
 else
-  if ARGV[3] ~= '' and dropWaiter(KEYS[3], KEYS[4], ARGV[3]) then freed = true end
+  if ARGV[2] ~= '' and dropWaiter(KEYS[3], KEYS[4], ARGV[2]) then freed = true end
   nowMs = select(2, serverNow())
   local dropped
   used, dropped = prune(KEYS[1], KEYS[2], nowMs, used)
@@ -62,6 +63,7 @@ end
 if not freed then return held end
 
 -- Nobody holds any more: no limit is stored, the caller's applies. (The clock is read only if someone waits.)
-local limit = used > 0 and tonumber(redis.call('HGET', KEYS[2], ':limit')) or tonumber(ARGV[5])
-wakeWhoFits(KEYS[3], KEYS[4], KEYS[1], nowMs, limit - used, ARGV[2], ARGV[4])
+local ownLimit, releaseId, channel = string.match(ARGV[3], '^(%d+):([^:]*):(.*)$')
+local limit = used > 0 and tonumber(redis.call('HGET', KEYS[2], ':limit')) or tonumber(ownLimit)
+wakeWhoFits(KEYS[3], KEYS[4], KEYS[1], nowMs, limit - used, channel, releaseId)
 return held

@@ -20,7 +20,8 @@ export function releaseSemaphore(
   token: string,
   options: ReleaseSemaphoreOptions = {},
 ): Promise<ReleaseOutcome> {
-  const args = [token, keys.channel, options.drop ?? "", newReleaseId(), limit];
+  // Who to wake, in one argument (semaphore/release.lua): the uncontended release reads none of it.
+  const args = [token, options.drop ?? "", `${limit}:${newReleaseId()}:${keys.channel}`];
   const scriptKeys = [keys.holders, keys.permits, keys.waiting, keys.heartbeats];
   // No owner: an attempt refuses while a grant of its own token is still there (acquire.lua), so an undo whose
   // NOSCRIPT fallback runs after the call's next attempt frees that grant late and does no harm; kept from

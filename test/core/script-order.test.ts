@@ -34,13 +34,13 @@ function scripts(resource: string) {
     lock: k.lock,
     // A waiter's attempt, as the driver sends it (a place, queued, not its first attempt).
     attempt: (conn: RedisConnection, token: string) =>
-      runScript(conn, acquire, acquireKeys, [token, TTL, "1", "w1", 3000, "", "0"], undefined, {
+      runScript(conn, acquire, acquireKeys, [token, TTL, "1", "0:3000::w1"], undefined, {
         token,
         role: "grant",
       }),
     // The undo of a failed attempt: compare-and-delete, keeping the lock for nobody.
     undo: (conn: RedisConnection, token: string) =>
-      runScript(conn, release, releaseKeys, [token, k.channel, 0, 5000, "", "r1", "0"], undefined, {
+      runScript(conn, release, releaseKeys, [token, "", `0:5000:0:r1:${k.channel}`], undefined, {
         token,
         role: "revoke",
       }),
