@@ -40,11 +40,13 @@
 ]]
 -- The uncontended path first, before the shared functions below are defined (each definition builds a closure at
 -- every run: see mutex/release.lua): a call's first attempt, or one without a place, on a semaphore that nobody
--- holds (':used' is 0 or missing exactly then: see lua-shared/semaphore.lua) and nobody waits for, bumps an
--- existing counter that has room and takes its permits. Anything else about the fence (a missing counter, one
--- that is not an integer, or none left) is undone here and left to the general path below.
+-- holds and nobody waits for, bumps an existing counter that has room and takes its permits. One EXISTS tells both:
+-- the permits hash exists exactly while its ':used' is above 0 (every script deletes it when that reaches 0, and
+-- it expires with the latest holder: lua-shared/semaphore.lua), and the queue while anyone waits. Anything else
+-- about the fence (a missing counter, one that is not an integer, or none left) is undone here and left to the
+-- general path below.
 if (ARGV[6] == '' or string.byte(ARGV[6]) == 49) and tonumber(ARGV[5]) <= tonumber(ARGV[4]) -- '1': a first attempt
-    and (tonumber(redis.call('HGET', KEYS[3], ':used')) or 0) == 0 and redis.call('EXISTS', KEYS[4]) == 0 then
+    and redis.call('EXISTS', KEYS[3], KEYS[4]) == 0 then
   local fence = 0
   if ARGV[3] == '1' then
     local ok, bumped = pcall(redis.call, 'INCR', KEYS[2])
