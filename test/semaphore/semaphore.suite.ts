@@ -521,28 +521,32 @@ export function semaphoreSuite(adapter: Adapter, nodeCount: number): void {
       );
     });
 
-    it("with nobody holding, a queued waiter still keeps a newcomer's first attempt off its permits", T, async () => {
-      const locks = await manager({ ttl: 5_000 });
-      const name = fresh("queued-idle");
-      const sem = locks.semaphore(name, { limit: 2 });
-      // Once, so the fencing counter exists: the uncontended path is then what the next attempt takes.
-      await (await sem.acquire()).release();
-      // Nobody holds (the uncontended path's case), but a waiter for both permits is queued for 400 ms more: as
-      // when a holder's lease ran out and the waiter has not looked again yet.
-      await inspect(env.urls, (nodes) =>
-        Promise.all(
-          nodes.map(async (n) => {
-            const [seconds, micros] = (await n.time()).map(Number) as [number, number];
-            const nowMs = seconds * 1000 + Math.floor(micros / 1000);
-            await n.zadd(keysOf(name).waiting, seconds * 1_000_000 + micros, "ahead");
-            await n.hset(keysOf(name).heartbeats, "ahead", `${nowMs + 400}:2:ahead-token`);
-          }),
-        ),
-      );
-      assert.equal(await sem.tryAcquire(), null, "2 permits free, but the waiter ahead wants both");
-      const next = await sem.acquire({ wait: 3_000 });
-      await next.release();
-    });
+    it(
+      "with nobody holding, a queued waiter still keeps a newcomer's first attempt off its permits",
+      T,
+      async () => {
+        const locks = await manager({ ttl: 5_000 });
+        const name = fresh("queued-idle");
+        const sem = locks.semaphore(name, { limit: 2 });
+        // Once, so the fencing counter exists: the uncontended path is then what the next attempt takes.
+        await (await sem.acquire()).release();
+        // Nobody holds (the uncontended path's case), but a waiter for both permits is queued for 400 ms more: as
+        // when a holder's lease ran out and the waiter has not looked again yet.
+        await inspect(env.urls, (nodes) =>
+          Promise.all(
+            nodes.map(async (n) => {
+              const [seconds, micros] = (await n.time()).map(Number) as [number, number];
+              const nowMs = seconds * 1000 + Math.floor(micros / 1000);
+              await n.zadd(keysOf(name).waiting, seconds * 1_000_000 + micros, "ahead");
+              await n.hset(keysOf(name).heartbeats, "ahead", `${nowMs + 400}:2:ahead-token`);
+            }),
+          ),
+        );
+        assert.equal(await sem.tryAcquire(), null, "2 permits free, but the waiter ahead wants both");
+        const next = await sem.acquire({ wait: 3_000 });
+        await next.release();
+      },
+    );
 
     if (nodeCount === 1) {
       it(
