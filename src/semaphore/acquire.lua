@@ -107,8 +107,8 @@ end
 -- A grant of this token that is still here (an earlier attempt of the call, its undo on its way) is not doubled.
 if room < 0 or ahead > room or (used > 0 and redis.call('ZSCORE', KEYS[1], token)) then
   if first then register() end
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
-  return {0, first and (tonumber(first) - nowMs) or -1, nowUs}
+  local earliest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
+  return {0, earliest and (tonumber(earliest) - nowMs) or -1, nowUs}
 end
 
 -- The fence first: a counter that cannot go higher refuses before anything is written.
