@@ -110,8 +110,10 @@ describe("slow and lossy networks", () => {
           for (const script of [release, fenceSync]) await n.script("LOAD", script.source);
         }
         // Always the last two to answer: the vote is decided and its stragglers abandoned before their NOSCRIPT
-        // comes back, so the acquire is not sent again as EVAL (a cleanup may have followed it already).
-        for (const p of cluster.proxies.slice(3)) p.setMode({ kind: "delay", ms: 40 });
+        // comes back, so the acquire is not sent again as EVAL (a cleanup may have followed it already). 150 ms,
+        // not 40: in one clean-clone CI run on a loaded machine, node 3's NOSCRIPT came back while the vote was
+        // still open (node 3 then took the first attempt through its fallback EVAL).
+        for (const p of cluster.proxies.slice(3)) p.setMode({ kind: "delay", ms: 150 });
         const held: boolean[][] = [];
         for (let i = 0; i < 3; i++) {
           const lease = await locks.acquire(resource);
