@@ -1,9 +1,8 @@
--- The fencing counter's bound and bump, shared by every script that hands out fences (pasted in by
--- scripts/gen-lua.mjs). KEYS[2] is the fencing counter key.
--- Counters are doubles in Lua and numbers in JavaScript, exact up to 2^53 - 1: above that `counter + 1` equals
--- `counter`, and fences would stop rising. At one per microsecond (the clock floor) that is two centuries away,
--- so only a counter set by hand gets there; a script that finds one refuses before it writes anything.
-local MAX_FENCE = 9007199254740991
+-- The fencing counter's bump, shared by every script that hands out fences (pasted in by scripts/gen-lua.mjs).
+-- KEYS[2] is the fencing counter key. Its bound, MAX_FENCE (2^53 - 1), is in bump.lua: at one per microsecond (the
+-- clock floor) that is two centuries away, so only a counter set by hand gets there; a script that finds one
+-- refuses before it writes anything.
+--- @include "bump.lua"
 
 -- The counter (nil when missing), or an error reply when no fence above it can be handed out.
 local function fenceCounter()
@@ -20,14 +19,13 @@ end
 -- hands out fences above those it gave before. Returns the fence and 1 if the counter existed (0 if not). Raises
 -- an error reply, leaving the counter as it was, when no fence is left (or the counter is not an integer).
 local function nextFence(clock)
-  local ok, fence = pcall(redis.call, 'INCR', KEYS[2])
-  if not ok or fence > MAX_FENCE then
-    if ok then redis.call('DECR', KEYS[2]) end
-    fenceCounter()
-    error({err = 'ERR the fencing counter ' .. KEYS[2] .. ' does not hold an integer'})
-  end
-  if fence > 1 then return fence, 1 end
-  fence = math.max(fence, clock())
+  local fence = bumpExisting()
+  if fence then return fence, 1 end
+  -- The counter, left as it was, is missing (or at 0 or below), not an integer, or has no fence left.
+  fenceCounter()
+  local ok, bumped = pcall(redis.call, 'INCR', KEYS[2])
+  if not ok then error({err = 'ERR the fencing counter ' .. KEYS[2] .. ' does not hold an integer'}) end
+  fence = math.max(bumped, clock())
   redis.call('SET', KEYS[2], string.format('%.0f', fence))
   return fence, 0
 end

@@ -37,16 +37,15 @@
 -- The uncontended path first, before the shared functions below are defined (each definition builds a closure at
 -- every run: see mutex/release.lua): a call's first attempt, or one without a place, takes a free lock that no
 -- reader shares with SET NX alone, and bumps an existing counter that has room. Anything else about the fence (a
--- missing counter, one that is not an integer, or none left) is undone here and left to nextFence below.
+-- missing counter, one that is not an integer, or none left) is left to nextFence below.
+--- @include "../lua-shared/bump.lua"
 local plain = ARGV[4] == '' or string.byte(ARGV[4]) == 49 -- '1': a call's first attempt
 local noReaders = plain and redis.call('EXISTS', KEYS[5]) == 0
 local took = noReaders and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
 if took then
   if ARGV[3] ~= '1' then return 0 end
-  local ok, fence = pcall(redis.call, 'INCR', KEYS[2])
-  -- (2^53 - 1: MAX_FENCE in lua-shared/fence.lua, not defined yet.)
-  if ok and fence > 1 and fence <= 9007199254740991 then return fence end
-  if ok then redis.call('DECR', KEYS[2]) end
+  local fence = bumpExisting()
+  if fence then return fence end
 end
 --- @include "../lua-shared/fence.lua"
 --- @include "../lua-shared/place.lua"

@@ -43,21 +43,12 @@
 -- holds and nobody waits for, bumps an existing counter that has room and takes its permits. One EXISTS tells both:
 -- the permits hash exists exactly while its ':used' is above 0 (every script deletes it when that reaches 0, and
 -- it expires with the latest holder: lua-shared/semaphore.lua), and the queue while anyone waits. Anything else
--- about the fence (a missing counter, one that is not an integer, or none left) is undone here and left to the
--- general path below.
+-- about the fence (a missing counter, one that is not an integer, or none left) is left to the general path below.
+--- @include "../lua-shared/bump.lua"
 if (ARGV[6] == '' or string.byte(ARGV[6]) == 49) and tonumber(ARGV[5]) <= tonumber(ARGV[4]) -- '1': a first attempt
     and redis.call('EXISTS', KEYS[3], KEYS[4]) == 0 then
   local fence = 0
-  if ARGV[3] == '1' then
-    local ok, bumped = pcall(redis.call, 'INCR', KEYS[2])
-    -- (2^53 - 1: MAX_FENCE in lua-shared/fence.lua, not defined yet.)
-    if ok and bumped > 1 and bumped <= 9007199254740991 then
-      fence = bumped
-    else
-      if ok then redis.call('DECR', KEYS[2]) end
-      fence = nil
-    end
-  end
+  if ARGV[3] == '1' then fence = bumpExisting() end
   if fence then
     local t = redis.call('TIME')
     local expires = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
