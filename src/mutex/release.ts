@@ -66,8 +66,10 @@ export function releaseWith(
   options: ReleaseMutexOptions,
   handOff = false,
 ): Promise<ReleaseOutcome> {
-  // What to do for the next waiter, in one argument (lua-shared/release-args.lua): the uncontended release reads none of it.
-  const next = `${options.reserve === false ? 0 : RESERVED_MS}:${STARVING_MS * 1000}:${handOff ? "1" : "0"}:${newReleaseId()}:${keys.channel}`;
+  // What to do for the next waiter, in one argument (lua-shared/release-args.lua): the uncontended release reads
+  // none of it.
+  const keep = options.reserve === false ? 0 : RESERVED_MS;
+  const next = `${keep}:${STARVING_MS * 1000}:${handOff ? "1" : "0"}:${newReleaseId()}:${keys.channel}`;
   const args = [token, options.drop ?? "", next];
   // An undo (reserve off) is the release that a later attempt of the same call can follow: its NOSCRIPT fallback
   // must not run behind that attempt (runScript). A lease's release, or a waiter leaving, has none after it.

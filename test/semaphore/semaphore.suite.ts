@@ -27,6 +27,23 @@ function holdersOn(urls: readonly string[], name: string): Promise<string[][]> {
   return inspect(urls, (nodes) => Promise.all(nodes.map((n) => n.zrange(keysOf(name).holders, 0, -1))));
 }
 
+/**
+ * Queues, on every node, a waiter `id` that wants `permits` of `name`, arrived now and with a place that lapses in
+ * `placeMs` unless refreshed: as a waiter that queued and then died, or that has not looked again yet.
+ */
+function queueWaiter(urls: readonly string[], name: string, id: string, permits: number, placeMs: number) {
+  return inspect(urls, (nodes) =>
+    Promise.all(
+      nodes.map(async (n) => {
+        const [seconds, micros] = (await n.time()).map(Number) as [number, number];
+        const nowMs = seconds * 1000 + Math.floor(micros / 1000);
+        await n.zadd(keysOf(name).waiting, seconds * 1_000_000 + micros, id);
+        await n.hset(keysOf(name).heartbeats, id, `${nowMs + placeMs}:${permits}:${id}-token`);
+      }),
+    ),
+  );
+}
+
 /** Per node: every key of `name`'s semaphore that exists. */
 function semaphoreKeysOn(urls: readonly string[], name: string): Promise<string[][]> {
   const { fence, channel, ...own } = keysOf(name);
@@ -498,16 +515,7 @@ export function semaphoreSuite(adapter: Adapter, nodeCount: number): void {
       const sem = locks.semaphore(name, { limit: 2 });
       const held = await sem.acquire();
       // A waiter for 2 permits that queued and then died: its place is not refreshed after 400 ms.
-      await inspect(env.urls, (nodes) =>
-        Promise.all(
-          nodes.map(async (n) => {
-            const [seconds, micros] = (await n.time()).map(Number) as [number, number];
-            const nowMs = seconds * 1000 + Math.floor(micros / 1000);
-            await n.zadd(keysOf(name).waiting, seconds * 1_000_000 + micros, "ghost");
-            await n.hset(keysOf(name).heartbeats, "ghost", `${nowMs + 400}:2:ghost-token`);
-          }),
-        ),
-      );
+      await queueWaiter(env.urls, name, "ghost", 2, 400);
       const started = performance.now();
       assert.equal(await sem.tryAcquire(), null, "1 held + 2 wanted ahead leave no room");
       const next = await sem.acquire({ wait: 3_000 });
@@ -532,16 +540,7 @@ export function semaphoreSuite(adapter: Adapter, nodeCount: number): void {
         await (await sem.acquire()).release();
         // Nobody holds (the uncontended path's case), but a waiter for both permits is queued for 400 ms more: as
         // when a holder's lease ran out and the waiter has not looked again yet.
-        await inspect(env.urls, (nodes) =>
-          Promise.all(
-            nodes.map(async (n) => {
-              const [seconds, micros] = (await n.time()).map(Number) as [number, number];
-              const nowMs = seconds * 1000 + Math.floor(micros / 1000);
-              await n.zadd(keysOf(name).waiting, seconds * 1_000_000 + micros, "ahead");
-              await n.hset(keysOf(name).heartbeats, "ahead", `${nowMs + 400}:2:ahead-token`);
-            }),
-          ),
-        );
+        await queueWaiter(env.urls, name, "ahead", 2, 400);
         assert.equal(await sem.tryAcquire(), null, "2 permits free, but the waiter ahead wants both");
         const next = await sem.acquire({ wait: 3_000 });
         await next.release();
