@@ -38,9 +38,10 @@ if holder == token then
   return {1, fence, redis.call('PTTL', KEYS[1]), nowUs}
 end
 
--- Readers share the lock (docs/rwlock.md): wait in the queue for the last one. One EXISTS when there are none.
+-- Readers share the lock (docs/rwlock.md): wait in the queue for the last one. One EXISTS when there are none,
+-- and none while someone else holds: the lock key and live readers exclude each other (rwlock/acquire.lua).
 local readersLeft
-if redis.call('EXISTS', KEYS[5]) == 1 then
+if not holder and redis.call('EXISTS', KEYS[5]) == 1 then
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', nowMs)
   local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
   if first[1] then readersLeft = tonumber(first[2]) - nowMs end

@@ -35,17 +35,25 @@
           earliest reader's expiry, this node's time in µs} when not.
 ]]
 -- The uncontended path first, before the shared functions below are defined (each definition builds a closure at
--- every run: see mutex/release.lua): a call's first attempt, or one without a place, takes a free lock that no
--- reader shares with SET NX alone, and bumps an existing counter that has room. Anything else about the fence (a
--- missing counter, one that is not an integer, or none left) is left to nextFence below.
+-- every run: see mutex/release.lua): a call's first attempt, or one without a place, takes a free lock with SET NX,
+-- keeps it if no reader shares it, and bumps an existing counter that has room. Anything else about the fence (a
+-- missing counter, one that is not an integer, or none left) is left to nextFence below. SET NX comes first: when
+-- it fails, a writer holds (or the lock is kept for a waiter), so no reader does (readers and the lock key exclude
+-- each other: rwlock/acquire.lua), and the busy attempt needs no look at the readers.
 --- @include "../lua-shared/bump.lua"
 local plain = ARGV[4] == '' or string.byte(ARGV[4]) == 49 -- '1': a call's first attempt
-local noReaders = plain and redis.call('EXISTS', KEYS[5]) == 0
-local took = noReaders and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+local took = plain and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+local shared = false -- taken by SET NX, but readers (perhaps expired ones) are there
 if took then
-  if ARGV[3] ~= '1' then return 0 end
-  local fence = bumpExisting()
-  if fence then return fence end
+  if redis.call('EXISTS', KEYS[5]) == 0 then
+    if ARGV[3] ~= '1' then return 0 end
+    local fence = bumpExisting()
+    if fence then return fence end
+  else
+    -- Undone in this same step; the readers are looked at below.
+    redis.call('DEL', KEYS[1])
+    took, shared = false, true
+  end
 end
 --- @include "../lua-shared/fence.lua"
 --- @include "../lua-shared/place.lua"
@@ -90,11 +98,11 @@ local function refused(pttl)
 end
 
 if took then return taken() end
--- Looked already: the lock is held, by a writer.
-if noReaders then return refused(redis.call('PTTL', KEYS[1])) end
+-- SET NX failed: the lock is held, by a writer (or kept for a waiter).
+if plain and not shared then return refused(redis.call('PTTL', KEYS[1])) end
 if not first then register() end
--- Readers share the lock (docs/rwlock.md). One EXISTS on the uncontended path: the clock and the set are read
--- only when there are readers, expired ones dropped on the way.
+-- Readers share the lock (docs/rwlock.md). One EXISTS when there are none: the clock and the set are read only
+-- when there are readers, expired ones dropped on the way.
 if redis.call('EXISTS', KEYS[5]) == 1 then
   local nowMs = math.floor(now() / 1000)
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', nowMs)

@@ -250,6 +250,31 @@ export function readWriteSuite(adapter: Adapter, nodeCount: number): void {
       assert.equal(crashed.valid, false);
     });
 
+    it(
+      "a writer's first attempt takes the lock past readers that expired but are still listed",
+      T,
+      async () => {
+        const locks = await manager();
+        const rw = locks.readWrite(fresh("expired-readers"));
+        // A reader's entry outlives its expiry while a later reader's keeps the set alive: listed, not holding.
+        await inspect(env.urls, (nodes) =>
+          Promise.all(nodes.map((n) => n.zadd(readersKey(rw.name), Date.now() - 1_000, "expired"))),
+        );
+        const writer = await rw.tryWrite();
+        assert.ok(writer?.valid, "taken by the first attempt");
+        const listed = await inspect(env.urls, (nodes) =>
+          Promise.all(nodes.map((n) => n.exists(readersKey(rw.name)))),
+        );
+        assert.deepEqual(
+          listed,
+          env.urls.map(() => 0),
+          "the expired entry dropped on the way",
+        );
+        assert.equal(await rw.tryRead(), null, "and the writer holds");
+        await writer.release();
+      },
+    );
+
     it("fences: a lease's fence is above every lease that ended before it began", T, async () => {
       const locks = await manager();
       const name = fresh("fence");
