@@ -35,12 +35,22 @@ import type { Job } from "./worker.js";
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" } } });
 /**
- * Seconds per contended row, and per round of an uncontended row (each runs ROUNDS rounds, after one round per
- * library that is not counted: the JIT compilers are still at work in a library's first second).
+ * Seconds per contended row, and per round of an uncontended row. An uncontended row runs one warm-up round of
+ * WARM_UP_SECONDS per library that is not counted (the JIT compilers are still at work in a library's first
+ * second), then ROUNDS short rounds, the libraries taking turns in an order that changes every round: this
+ * machine's speed drifts by up to 1.5× within a minute, and many short interleaved rounds give every library the
+ * same mix of it (5 rounds of 1 s each had ratios move by ±10% between runs).
  */
 const SECONDS = values.quick ? 1 : 4;
-const ROUND_SECONDS = values.quick ? 0.3 : 1;
-const ROUNDS = 5;
+/**
+ * A contended row measures each library in WINDOWS windows of SECONDS / WINDOWS, the libraries of the row (open and
+ * warmed up together) taking turns in an order that changes every window, for the same reason as ROUNDS: run one
+ * after another for 4 s each, a row's CPU ratios moved between 1.0× and 1.9× from one run to the next here.
+ */
+const WINDOWS = values.quick ? 2 : 4;
+const ROUND_SECONDS = values.quick ? 0.3 : 0.25;
+const ROUNDS = values.quick ? 5 : 20;
+const WARM_UP_SECONDS = values.quick ? 0.3 : 1;
 const WORKERS = 10;
 /** The split rows: the workers over this many processes. */
 const PROCESSES = 2;
@@ -83,13 +93,13 @@ const median = (xs: number[]) =>
     50,
   );
 
-/** One round of acquire + release in a loop on rotating free keys, ROUND_SECONDS long. */
-async function uncontendedRound(lib: Library, admin: readonly Redis[]) {
+/** One round of acquire + release in a loop on rotating free keys, `seconds` long. */
+async function uncontendedRound(lib: Library, admin: readonly Redis[], seconds = ROUND_SECONDS) {
   await commands(admin, true);
   const sent = requestsSent();
   const server = await serverCpuMicros(admin);
   const cpu = process.cpuUsage();
-  const until = performance.now() + ROUND_SECONDS * 1000;
+  const until = performance.now() + seconds * 1000;
   let ops = 0;
   let errors = 0;
   while (performance.now() < until) {
@@ -107,7 +117,7 @@ async function uncontendedRound(lib: Library, admin: readonly Redis[]) {
   const calls = await commands(admin, false);
   const per = Math.max(ops, 1);
   return {
-    opsPerSec: ops / ROUND_SECONDS,
+    opsPerSec: ops / seconds,
     cpuMicrosPerOp: (used.user + used.system) / per,
     serverCpuMicrosPerOp: serverUsed / per,
     requestsPerOp: requests / per,
@@ -118,18 +128,22 @@ async function uncontendedRound(lib: Library, admin: readonly Redis[]) {
 
 /**
  * Every library open at once; a warm-up round each, then ROUNDS rounds, each running the libraries one after
- * another; medians.
+ * another (in turns: see ROUNDS); medians.
  */
 async function uncontended(makers: (() => Library)[], urls: readonly string[], admin: readonly Redis[]) {
   const libs = makers.map((make) => make());
   try {
     for (const lib of libs) {
       await warmUp([lib], "bench:warmup");
-      await uncontendedRound(lib, admin);
+      await uncontendedRound(lib, admin, WARM_UP_SECONDS);
     }
     const rounds: Awaited<ReturnType<typeof uncontendedRound>>[][] = libs.map(() => []);
+    // Each round in another order, so that no library always runs right after the same one.
     for (let r = 0; r < ROUNDS; r++)
-      for (const [i, lib] of libs.entries()) rounds[i]!.push(await uncontendedRound(lib, admin));
+      for (let n = 0; n < libs.length; n++) {
+        const i = (n + r) % libs.length;
+        rounds[i]!.push(await uncontendedRound(libs[i]!, admin));
+      }
     return libs.map((lib, i) => {
       const of = (
         k: "opsPerSec" | "cpuMicrosPerOp" | "serverCpuMicrosPerOp" | "requestsPerOp" | "commandsPerOp",
@@ -159,10 +173,9 @@ interface RunTotals {
   calls: number;
 }
 
-/** Turns the holds of one contention run into its row. */
-function summarise(library: string, urls: readonly string[], run: RunTotals) {
-  const holds = [...run.holds].sort((a, b) => a.start - b.start);
-  const waits = holds.map((h) => h.waited).sort((a, b) => a - b);
+/** Hand-off gaps, the longest idle gap and the most holders at once of one window's holds. */
+function windowShape(window: readonly Hold[]) {
+  const holds = [...window].sort((a, b) => a.start - b.start);
   const handoffs: number[] = [];
   let idle = 0;
   for (let i = 1; i < holds.length; i++) {
@@ -170,9 +183,6 @@ function summarise(library: string, urls: readonly string[], run: RunTotals) {
     idle = Math.max(idle, gap);
     if (holds[i]!.worker !== holds[i - 1]!.worker) handoffs.push(gap);
   }
-  handoffs.sort((a, b) => a - b);
-  const per = Array.from({ length: WORKERS }, (_, w) => holds.filter((h) => h.worker === w).length);
-  const sections = Math.max(holds.length, 1);
   // Most holders at once (a sweep over the holds' starts and ends): 1 for a lock, at most PERMITS for a semaphore.
   const edges = holds.flatMap((h) => [
     [h.start, 1],
@@ -185,6 +195,18 @@ function summarise(library: string, urls: readonly string[], run: RunTotals) {
     holding += step!;
     mostAtOnce = Math.max(mostAtOnce, holding);
   }
+  return { handoffs, idle, mostAtOnce };
+}
+
+/** Turns a library's contention windows into its row. */
+function summarise(library: string, urls: readonly string[], windows: readonly RunTotals[]) {
+  const holds = windows.flatMap((w) => w.holds);
+  const sum = (of: (w: RunTotals) => number) => windows.reduce((n, w) => n + of(w), 0);
+  const shapes = windows.map((w) => windowShape(w.holds));
+  const waits = holds.map((h) => h.waited).sort((a, b) => a - b);
+  const handoffs = shapes.flatMap((s) => s.handoffs).sort((a, b) => a - b);
+  const per = Array.from({ length: WORKERS }, (_, w) => holds.filter((h) => h.worker === w).length);
+  const sections = Math.max(holds.length, 1);
   return {
     library,
     nodes: urls.length,
@@ -197,42 +219,67 @@ function summarise(library: string, urls: readonly string[], run: RunTotals) {
     fewest: Math.min(...per),
     most: Math.max(...per),
     fewestPerMean: Math.min(...per) / (holds.length / WORKERS),
-    requestsPerSection: run.requests / sections,
-    commandsPerSection: run.calls / sections,
-    cpuMicrosPerSection: run.cpuMicros / sections,
-    errors: run.errors,
-    longestIdleMs: idle,
-    mostAtOnce,
+    requestsPerSection: sum((w) => w.requests) / sections,
+    commandsPerSection: sum((w) => w.calls) / sections,
+    cpuMicrosPerSection: sum((w) => w.cpuMicros) / sections,
+    errors: sum((w) => w.errors),
+    longestIdleMs: Math.max(...shapes.map((s) => s.idle)),
+    mostAtOnce: Math.max(...shapes.map((s) => s.mostAtOnce)),
   };
 }
 
-/** WORKERS loops in this process, on one shared library or one each. */
-async function contended(
-  id: string,
+/**
+ * One contended row: `ids`' libraries (WORKERS loops each, on `key(id)`) made and warmed up by `prepare`, then
+ * measured by `measure` in WINDOWS windows of SECONDS / WINDOWS, taking turns (see WINDOWS); closed by `close`.
+ */
+async function interleaved(
+  ids: readonly string[],
   urls: readonly string[],
   admin: readonly Redis[],
-  key: string,
-  own: boolean,
+  runner: {
+    prepare(id: string): Promise<void>;
+    measure(id: string, until: number): Promise<Omit<RunTotals, "calls"> & { name: string }>;
+    close(): Promise<void>;
+  },
 ) {
-  const libs = makeLibraries(() => CONTENDERS[id]!(urls), WORKERS, own);
   try {
-    await warmUpContended(libs, "bench:warmup", `${id}/${urls.length}`);
-    await commands(admin, true);
-    const cpu = process.cpuUsage();
-    const until = systemNow() + SECONDS * 1000;
-    const { holds, errors, requests } = await contend(libs, key, until);
-    const used = process.cpuUsage(cpu);
-    const calls = await commands(admin, false);
-    return summarise(libs[0]!.name, urls, {
-      holds,
-      errors,
-      requests,
-      cpuMicros: used.user + used.system,
-      calls,
-    });
+    for (const id of ids) await runner.prepare(id);
+    const windows: RunTotals[][] = ids.map(() => []);
+    const names: string[] = [...ids];
+    for (let w = 0; w < WINDOWS; w++)
+      for (let n = 0; n < ids.length; n++) {
+        const i = (n + w) % ids.length;
+        await commands(admin, true);
+        const { name, ...run } = await runner.measure(ids[i]!, systemNow() + (SECONDS / WINDOWS) * 1000);
+        names[i] = name;
+        windows[i]!.push({ ...run, calls: await commands(admin, false) });
+      }
+    return ids.map((_, i) => summarise(names[i]!, urls, windows[i]!));
   } finally {
-    await closeLibraries(libs);
+    await runner.close();
   }
+}
+
+/** A row's WORKERS loops in this process, on one shared library or one each. */
+function inProcess(urls: readonly string[], key: (id: string) => string, own: boolean) {
+  const made = new Map<string, Library[]>();
+  return {
+    async prepare(id: string) {
+      const libs = makeLibraries(() => CONTENDERS[id]!(urls), WORKERS, own);
+      made.set(id, libs);
+      await warmUpContended(libs, "bench:warmup", `${id}/${urls.length}`);
+    },
+    async measure(id: string, until: number) {
+      const libs = made.get(id)!;
+      const cpu = process.cpuUsage();
+      const { holds, errors, requests } = await contend(libs, key(id), until);
+      const used = process.cpuUsage(cpu);
+      return { name: libs[0]!.name, holds, errors, requests, cpuMicros: used.user + used.system };
+    },
+    async close() {
+      for (const libs of made.values()) await closeLibraries(libs);
+    },
+  };
 }
 
 type Report = { name: string; holds: Hold[]; errors: number; requests: number; cpuMicros: number };
@@ -253,7 +300,7 @@ function workerProcesses() {
       });
     });
   return {
-    /** Each process makes its share of the WORKERS loops' libraries; `go(until)` runs them in one window. */
+    /** Each process makes its share of the WORKERS loops of `id`'s library, warms them up and keeps them. */
     async prepare(id: string, urls: readonly string[], key: string, own: boolean) {
       const script = new URL("./worker.ts", import.meta.url).pathname;
       children ??= Array.from({ length: PROCESSES }, () => fork(script, { execArgv: ["--import", "tsx"] }));
@@ -262,11 +309,26 @@ function workerProcesses() {
       for (const [p, child] of children.entries())
         child.send({ job: { id, urls, key, workers: each, firstWorker: p * each, own } satisfies Job });
       await Promise.all(ready);
-      return async (until: number) => {
-        const reports = children!.map((child) => reply<Report>(child));
-        for (const child of children!) child.send({ until });
-        return Promise.all(reports);
+    },
+    /** Runs `id`'s loops in every process in one window, until `until`. */
+    async measure(id: string, until: number) {
+      const reports = children!.map((child) => reply<Report>(child));
+      for (const child of children!) child.send({ id, until });
+      const results = await Promise.all(reports);
+      return {
+        name: results[0]!.name,
+        holds: results.flatMap((r) => r.holds),
+        errors: results.reduce((n, r) => n + r.errors, 0),
+        requests: results.reduce((n, r) => n + r.requests, 0),
+        cpuMicros: results.reduce((n, r) => n + r.cpuMicros, 0),
       };
+    },
+    /** Closes every library the processes made. */
+    async closeJobs() {
+      if (!children) return;
+      const closed = children.map((child) => reply<"closed">(child));
+      for (const child of children) child.send({ close: true });
+      await Promise.all(closed);
     },
     /** Disconnects; each process must then exit by itself with 0 (see leftovers.ts). */
     async close() {
@@ -283,26 +345,18 @@ function workerProcesses() {
   };
 }
 
-/** The same WORKERS loops, split over the worker processes, which contend in one window. */
-async function contendedAcross(
+/** A row's WORKERS loops split over the worker processes, which contend in one window. */
+function across(
   processes: ReturnType<typeof workerProcesses>,
-  id: string,
   urls: readonly string[],
-  admin: readonly Redis[],
-  key: string,
+  key: (id: string) => string,
   own: boolean,
 ) {
-  const go = await processes.prepare(id, urls, key, own);
-  await commands(admin, true);
-  const results = await go(systemNow() + SECONDS * 1000);
-  const calls = await commands(admin, false);
-  return summarise(results[0]!.name, urls, {
-    holds: results.flatMap((r) => r.holds),
-    errors: results.reduce((n, r) => n + r.errors, 0),
-    requests: results.reduce((n, r) => n + r.requests, 0),
-    cpuMicros: results.reduce((n, r) => n + r.cpuMicros, 0),
-    calls,
-  });
+  return {
+    prepare: (id: string) => processes.prepare(id, urls, key(id), own),
+    measure: (id: string, until: number) => processes.measure(id, until),
+    close: () => processes.closeJobs(),
+  };
 }
 
 async function main(nodes1: RedisNodes, nodes5: RedisNodes) {
@@ -313,7 +367,7 @@ async function main(nodes1: RedisNodes, nodes5: RedisNodes) {
   const processes = workerProcesses();
   try {
     console.log(
-      `# quorumlock benchmark (Node ${process.version}; contended rows ${SECONDS} s each, uncontended rows the median of ${ROUNDS} rounds of ${ROUND_SECONDS} s after a warm-up round)\n`,
+      `# quorumlock benchmark (Node ${process.version}; contended rows ${SECONDS} s each in ${WINDOWS} interleaved windows, uncontended rows the median of ${ROUNDS} interleaved rounds of ${ROUND_SECONDS} s after a warm-up round of ${WARM_UP_SECONDS} s)\n`,
     );
     console.log(
       "Best peer: in throughput columns the peer (redlock, @sesamecare-oss/redlock, redis-semaphore) with the most ops or sections per second; in CPU columns the peer with the least Node CPU per op or section. Node CPU is process.cpuUsage() of the process(es) running the workers, user + system; Redis CPU is what the nodes' redis-server processes used (INFO cpu, user + system, summed over the nodes), their network I/O included.\n",
@@ -345,7 +399,7 @@ async function main(nodes1: RedisNodes, nodes5: RedisNodes) {
     const load = `${WORKERS} workers contend for one key (hold ${HOLD_MS} ms, ${OUTSIDE_MS} ms outside)`;
     const own = "independent clients: one manager / client set per worker";
     const shared = "one shared manager / client set";
-    for (const [row, what, urls, ids, across, independent] of [
+    for (const [row, what, urls, ids, split, independent] of [
       ["c", `${load}, ${own}, 1 node`, one, on1, false, true],
       ["d", `${load}, ${own}, 5 nodes`, five, on5, false, true],
       ["e", `${load}, ${own}, split over ${PROCESSES} processes, 1 node`, one, on1, true, true],
@@ -361,16 +415,13 @@ async function main(nodes1: RedisNodes, nodes5: RedisNodes) {
       ],
     ] as const) {
       const label = `(${row}) ${what}`;
-      const admins = admin[urls.length as 1 | 5];
-      const rows = [];
-      for (const id of ids) {
-        const key = `bench:busy:${row}:${id}`;
-        rows.push(
-          await (across
-            ? contendedAcross(processes, id, urls, admins, key, independent)
-            : contended(id, urls, admins, key, independent)),
-        );
-      }
+      const key = (id: string) => `bench:busy:${row}:${id}`;
+      const rows = await interleaved(
+        ids,
+        urls,
+        admin[urls.length as 1 | 5],
+        split ? across(processes, urls, key, independent) : inProcess(urls, key, independent),
+      );
       printContended(label, rows);
       results[label] = rows;
     }
@@ -394,10 +445,13 @@ async function main(nodes1: RedisNodes, nodes5: RedisNodes) {
       ["l", five],
     ] as const) {
       const label = `(${row}) semaphore (limit ${PERMITS}): ${load}, ${own}, ${urls.length === 1 ? "1 node" : "5 nodes"}`;
-      const rows = [];
-      for (const id of semaphores) {
-        rows.push(await contended(id, urls, admin[urls.length as 1 | 5], `bench:sem:${row}:${id}`, true));
-      }
+      const key = (id: string) => `bench:sem:${row}:${id}`;
+      const rows = await interleaved(
+        semaphores,
+        urls,
+        admin[urls.length as 1 | 5],
+        inProcess(urls, key, true),
+      );
       printContended(label, rows);
       results[label] = rows;
     }
@@ -408,7 +462,13 @@ async function main(nodes1: RedisNodes, nodes5: RedisNodes) {
 
   mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
   const file = new URL(`./results/${values.quick ? "quick" : "latest"}.json`, import.meta.url);
-  const settings = { seconds: SECONDS, roundSeconds: ROUND_SECONDS, rounds: ROUNDS, workers: WORKERS };
+  const settings = {
+    seconds: SECONDS,
+    roundSeconds: ROUND_SECONDS,
+    rounds: ROUNDS,
+    warmUpSeconds: WARM_UP_SECONDS,
+    workers: WORKERS,
+  };
   writeFileSync(file, `${JSON.stringify({ node: process.version, ...settings, results }, null, 2)}\n`);
   console.log(`JSON: ${file.pathname} (the run took ${((performance.now() - started) / 1000).toFixed(0)} s)`);
 }
