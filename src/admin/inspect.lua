@@ -13,8 +13,8 @@
            fair waiters queued (places not yet expired), {reader token, ms left, …} of live readers,
            {holder token, permits, ms left, …} of the semaphore's live holders, the semaphore's limit or nil}.
 ]]
-local t = redis.call('TIME')
-local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+--- @include "../lua-shared/clock.lua"
+local _, nowMs = serverNow()
 local waiting = 0
 for _, entry in ipairs(redis.call('HVALS', KEYS[3])) do
   local expires = tonumber(string.match(entry, '^(%d+):'))

@@ -27,7 +27,7 @@
 --- @include "../lua-shared/queue.lua"
 
 local token, id = ARGV[1], ARGV[4]
-local nowUs = serverMicros()
+local nowUs = serverNow()
 local nowMs = math.floor(nowUs / 1000)
 
 local holder = redis.call('GET', KEYS[1])

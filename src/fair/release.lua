@@ -28,7 +28,7 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
 -- A hand-off sets the lock to the waiter's token; only a lock nobody waits for is deleted.
-local nowUs = serverMicros()
+local nowUs = serverNow()
 if handOff(nowUs, ARGV[2]) then
   return 2
 end

@@ -14,6 +14,7 @@
   Returns {1, counter} when written (or the counter was already at least that high),
           {0, counter} when the lock is not the owner's here (nothing written); counter is 0 when missing.
 ]]
+--- @include "../lua-shared/clock.lua"
 local current = tonumber(redis.call('GET', KEYS[2])) or 0
 local function holds()
   local kind = redis.call('TYPE', KEYS[1]).ok
@@ -21,8 +22,7 @@ local function holds()
   if kind ~= 'zset' then return false end
   local expires = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]))
   if not expires then return false end
-  local t = redis.call('TIME')
-  return expires > tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return expires > select(2, serverNow())
 end
 if not holds() then
   return {0, current}

@@ -5,11 +5,7 @@
 -- The hand-off itself is lua-shared/hand-off.lua's, shared with the mutex's release on one node.
 
 --- @include "hand-off.lua"
-
-local function serverMicros()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
+--- @include "clock.lua"
 
 local function dequeue(id)
   redis.call('ZREM', KEYS[3], id)

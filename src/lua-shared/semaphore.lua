@@ -9,11 +9,7 @@
 -- leaves the queue as it was. A waiter whose token holds is skipped, as its permits are counted as held.
 --- @include "publish.lua"
 
-local function serverNow()
-  local t = redis.call('TIME')
-  local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  return us, math.floor(us / 1000)
-end
+--- @include "clock.lua"
 
 -- Drops holders whose expiry passed. Returns the permits still in use, and whether any holder was dropped (the
 -- keys go once nobody holds). ':used' is 0 or missing exactly when nobody holds (both keys expire together, with

@@ -57,16 +57,14 @@ if took then
 end
 --- @include "../lua-shared/fence.lua"
 --- @include "../lua-shared/place.lua"
+--- @include "../lua-shared/clock.lua"
 
 local token = ARGV[1]
 local first, lifetime, arrival, id = placeOf(ARGV[4])
 local nowUs
 
 local function now()
-  if not nowUs then
-    local t = redis.call('TIME')
-    nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  end
+  nowUs = nowUs or serverNow()
   return nowUs
 end
 

@@ -47,6 +47,7 @@ end
 --- @include "../lua-shared/hand-off.lua"
 --- @include "../lua-shared/wake.lua"
 --- @include "../lua-shared/release-args.lua"
+--- @include "../lua-shared/clock.lua"
 
 local drop = ARGV[2]
 local keep, starving, handOff, releaseId, channel = releaseArgs(ARGV[3])
@@ -56,10 +57,7 @@ if drop ~= '' then
 end
 local now
 local function clock()
-  if not now then
-    local t = redis.call('TIME')
-    now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  end
+  now = now or serverNow()
   return now
 end
 local function wakeReadersBefore(below)

@@ -31,12 +31,11 @@
 --- @include "../lua-shared/wake.lua"
 --- @include "../lua-shared/fair-head.lua"
 --- @include "../lua-shared/place.lua"
+--- @include "../lua-shared/clock.lua"
 
 local token = ARGV[1]
 local first, lifetime, arrival, id = placeOf(ARGV[4])
-local t = redis.call('TIME')
-local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local nowMs = math.floor(nowUs / 1000)
+local nowUs, nowMs = serverNow()
 
 local function register()
   if lifetime == 0 then return end

@@ -7,8 +7,8 @@
 
   Returns 1 when extended, 0 when the reader holds nothing here (gone or expired).
 ]]
-local t = redis.call('TIME')
-local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+--- @include "../lua-shared/clock.lua"
+local _, nowMs = serverNow()
 local expires = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]))
 if not expires or expires <= nowMs then return 0 end
 redis.call('ZADD', KEYS[1], 'XX', nowMs + tonumber(ARGV[2]), ARGV[1])

@@ -28,15 +28,14 @@
 --- @include "../lua-shared/wake.lua"
 --- @include "../lua-shared/fair-head.lua"
 --- @include "../lua-shared/release-args.lua"
+--- @include "../lua-shared/clock.lua"
 
 if ARGV[2] ~= '' then
   redis.call('ZREM', KEYS[5], ARGV[2])
   redis.call('HDEL', KEYS[6], ARGV[2])
 end
 if redis.call('ZREM', KEYS[4], ARGV[1]) == 0 then return 0 end
-local t = redis.call('TIME')
-local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local nowMs = math.floor(nowUs / 1000)
+local nowUs, nowMs = serverNow()
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', nowMs)
 -- Other readers still hold: the last one out wakes the writer.
 if redis.call('EXISTS', KEYS[4]) == 1 or redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
