@@ -1,5 +1,6 @@
 -- The server's clock, the one time every script goes by (pasted in by scripts/gen-lua.mjs): TIME in µs and in ms.
--- (The uncontended paths that run before any shared function is defined read TIME inline: see mutex/release.lua.)
+-- (An uncontended path that runs before any shared function is defined reads TIME inline, as semaphore/acquire.lua's
+-- does: each function a script defines costs a closure at every run, see mutex/release.lua.)
 local function serverNow()
   local t = redis.call('TIME')
   local us = tonumber(t[1]) * 1000000 + tonumber(t[2])

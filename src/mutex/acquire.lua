@@ -99,9 +99,9 @@ if took then return taken() end
 -- SET NX failed: the lock is held, by a writer (or kept for a waiter).
 if plain and not shared then return refused(redis.call('PTTL', KEYS[1])) end
 if not first then register() end
--- Readers share the lock (docs/rwlock.md). One EXISTS when there are none: the clock and the set are read only
--- when there are readers, expired ones dropped on the way.
-if redis.call('EXISTS', KEYS[5]) == 1 then
+-- Readers share the lock (docs/rwlock.md). One EXISTS when there are none (none at all when the first attempt
+-- found them already): the clock and the set are read only when there are readers, expired ones dropped on the way.
+if shared or redis.call('EXISTS', KEYS[5]) == 1 then
   local nowMs = math.floor(now() / 1000)
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', nowMs)
   local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
