@@ -23,16 +23,20 @@ describe("attempts per contended acquire", () => {
   const one = useNodes(1);
   const five = useNodes(5);
 
+  /** Calls of `command` the node served since its stats were last reset (INFO commandstats). */
+  const commandCalls = async (admin: ReturnType<typeof inspector>, command: string): Promise<number> =>
+    Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(await admin.info("commandstats"))?.[1] ?? 0);
+
   /**
    * One node: a holder, a waiter in another manager that queues, and a release `waited` ms after it queued; then
    * `check(held, value)` with the lock's value just after the release. Returns the scripts the node ran from the
-   * waiter's first attempt to its release, and how long after the waiter's arrival (µs, the server's clock) the
-   * release had run at the latest.
+   * waiter's first attempt to its release, that value, and how long after the waiter's arrival (µs, the server's
+   * clock) the release had run at the latest.
    */
   async function oneNodeRound(
     waited: number,
-    check: (held: Lease, value: string | null, lease: Lease, late: number) => Promise<void> | void,
-  ): Promise<{ scripts: number; late: number }> {
+    check: (held: Lease, value: string | null, lease: Lease) => Promise<void> | void,
+  ): Promise<{ scripts: number; value: string | null; late: number }> {
     const resource = fresh("attempts");
     const holder = new LockManager({ nodes: one.urls() });
     const waiter = new LockManager({ nodes: one.urls() });
@@ -59,10 +63,9 @@ describe("attempts per contended acquire", () => {
       const [seconds, micros] = await admin.time();
       const late = Number(seconds) * 1e6 + Number(micros) - arrival;
       const lease = await waiting;
-      await check(held, value, lease, late);
+      await check(held, value, lease);
       await lease.release();
-      const scripts = Number(/cmdstat_evalsha:calls=(\d+)/.exec(await admin.info("commandstats"))?.[1] ?? 0);
-      return { scripts, late };
+      return { scripts: await commandCalls(admin, "evalsha"), value, late };
     } finally {
       admin.disconnect();
       await Promise.all([holder.close(), waiter.close()]);
@@ -74,11 +77,9 @@ describe("attempts per contended acquire", () => {
     // the waiter's arrival (by the server's clock) shows this; on a slow machine a round may come later, and the
     // lock is handed over instead (the next test), so such a round is run again (five rounds at most).
     for (let round = 0; round < 5; round++) {
-      const { scripts, late } = await oneNodeRound(0, (_held, value, _lease, late) => {
-        if (late < STARVING_MS * 1000)
-          assert.equal(value, null, `released ${late} µs after the waiter's arrival`);
-      });
+      const { scripts, value, late } = await oneNodeRound(0, () => {});
       if (late >= STARVING_MS * 1000) continue;
+      assert.equal(value, null, `released ${late} µs after the waiter's arrival`);
       // The waiter's busy attempt, the holder's release, the waiter's winning attempt and its release.
       assert.equal(scripts, 4);
       return;
@@ -109,10 +110,6 @@ describe("attempts per contended acquire", () => {
         const waiter = new LockManager({ nodes: one.urls(), fair });
         const admin = inspector(one.urls()[0]!);
         const queue = `quorumlock:{${resource}}:${fair ? "queue" : "waiting"}`;
-        const calls = async (command: string) =>
-          Number(
-            new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(await admin.info("commandstats"))?.[1] ?? 0,
-          );
         try {
           const held = await holder.acquire(resource);
           await admin.config("RESETSTAT");
@@ -122,11 +119,11 @@ describe("attempts per contended acquire", () => {
           while ((await admin.zcard(queue)) === 0) await sleep(2);
           // (A manager's first call of a script sends it whole, EVAL; later calls EVALSHA.)
           assert.equal(
-            (await calls("eval")) + (await calls("evalsha")),
+            (await commandCalls(admin, "eval")) + (await commandCalls(admin, "evalsha")),
             2,
             "a tryAcquire and the waiter's first attempt, both refused",
           );
-          assert.equal(await calls("exists"), 0);
+          assert.equal(await commandCalls(admin, "exists"), 0);
           await held.release();
           await (await waiting).release();
         } finally {
