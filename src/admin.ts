@@ -38,8 +38,12 @@ export interface NodeLockState {
   readonly ttlMs?: number;
   /** The resource's fencing counter on this node. */
   readonly fence?: number;
-  /** Fair-mode waiters queued on this node (places not yet expired). */
+  /** Waiters queued on this node for the lock, in the default or fair mode (places not yet expired). */
   readonly waiters?: number;
+  /** Readers waiting on this node for the read-write lock of this name (places not yet expired). */
+  readonly readersWaiting?: number;
+  /** Waiters queued on this node for the semaphore of this name (places not yet expired). */
+  readonly permitWaiters?: number;
   /** Live readers of the read-write lock of this name (tokens: secret), and their TTL left. */
   readonly readers?: readonly { readonly token: string; readonly ttlMs: number }[];
   /** Live holders of the semaphore of this name: tokens (secret), permits, TTL left. */
@@ -61,8 +65,15 @@ export interface LockState {
   readonly holder: { readonly token: string; readonly nodes: number; readonly ttlMs: number } | undefined;
   /** The highest fencing counter any node reported: at or above the fence of the last holder. */
   readonly fence: number | undefined;
-  /** Fair-mode waiters queued (fair mode runs on one node; the most any node reported). */
+  /**
+   * Waiters queued for the lock (the exclusive side), in the default or fair mode: the most any node reported
+   * (a waiter queues on every node it can reach).
+   */
   readonly waiters: number;
+  /** Readers waiting for the read-write lock of this name (`run --shared --wait`): the most any node reported. */
+  readonly readersWaiting: number;
+  /** Waiters queued for the semaphore of this name (`run --limit N --wait`): the most any node reported. */
+  readonly permitWaiters: number;
   /** Readers (shared holders) on a quorum: `quorumlock run --shared`, `readWrite(name).read()`. */
   readonly readers: number;
   /**
@@ -92,6 +103,8 @@ type InspectReply = [
   (string | number)[],
   (string | number)[],
   string | null,
+  number,
+  number,
 ];
 
 /** Open connections to a set of nodes, for looking at and freeing locks. Close it when done. */
@@ -121,7 +134,17 @@ export class LockAdmin {
       value: (await runScript(
         conn,
         inspectScript,
-        [keys.lock, keys.fence, keys.waiters, keys.readers, semaphore.holders, semaphore.permits],
+        [
+          keys.lock,
+          keys.fence,
+          keys.waiters,
+          keys.readers,
+          semaphore.holders,
+          semaphore.permits,
+          keys.heartbeats,
+          keys.readHeartbeats,
+          semaphore.heartbeats,
+        ],
         [],
         abandoned,
       )) as InspectReply,
@@ -129,11 +152,13 @@ export class LockAdmin {
     const nodes = outcomes.map((outcome, i): NodeLockState => {
       const reply = verdicts[i]?.value;
       if (!reply) return { node: outcome.node, error: outcome.error?.message ?? "no answer" };
-      const [token, ttl, fence, waiters, readers, permits, limit] = reply;
+      const [token, ttl, fence, waiters, readers, permits, limit, readersWaiting, permitWaiters] = reply;
       return {
         node: outcome.node,
         present: token !== null,
         waiters: Number(waiters),
+        readersWaiting: Number(readersWaiting),
+        permitWaiters: Number(permitWaiters),
         readers: chunks(readers, 2).map(([t, left]) => ({ token: String(t), ttlMs: Number(left) })),
         permits: chunks(permits, 3).map(([t, n, left]) => ({
           token: String(t),
@@ -292,6 +317,8 @@ export function summarise(resource: string, quorum: number, nodes: readonly Node
     holder,
     fence: fences.length ? Math.max(...fences) : undefined,
     waiters: Math.max(0, ...nodes.map((n) => n.waiters ?? 0)),
+    readersWaiting: Math.max(0, ...nodes.map((n) => n.readersWaiting ?? 0)),
+    permitWaiters: Math.max(0, ...nodes.map((n) => n.permitWaiters ?? 0)),
     readers,
     semaphore,
     answered,

@@ -8,17 +8,25 @@
   KEYS[4] a read-write lock's readers (sorted set: token -> expiry, server ms)
   KEYS[5] the semaphore's holders of the same name (sorted set: token -> expiry, server ms)
   KEYS[6] the semaphore's permits (hash: token -> permits, ':limit' -> the limit while anyone holds)
+  KEYS[7] the lock's waiters in the default mode (hash: waiter id -> "<expires ms>:<ttl>:<fencing>:<token>")
+  KEYS[8] the read-write lock's waiting readers (hash: waiter id -> expires ms)
+  KEYS[9] the semaphore's waiters (hash: waiter id -> "<expires ms>:<permits wanted>:<token>")
 
   Returns {token or nil, remaining TTL in ms (-2: no lock, -1: no expiry), fencing counter or nil,
-           fair waiters queued (places not yet expired), {reader token, ms left, …} of live readers,
-           {holder token, permits, ms left, …} of the semaphore's live holders, the semaphore's limit or nil}.
+           waiters queued for the lock (default and fair mode), {reader token, ms left, …} of live readers,
+           {holder token, permits, ms left, …} of the semaphore's live holders, the semaphore's limit or nil,
+           readers waiting, waiters for the semaphore's permits}, counting only places not yet expired.
 ]]
 --- @include "../lua-shared/clock.lua"
 local _, nowMs = serverNow()
-local waiting = 0
-for _, entry in ipairs(redis.call('HVALS', KEYS[3])) do
-  local expires = tonumber(string.match(entry, '^(%d+):'))
-  if expires and expires > nowMs then waiting = waiting + 1 end
+-- Live places in a waiters' hash: every kind of place opens with its expiry (server ms).
+local function waiting(key)
+  local count = 0
+  for _, entry in ipairs(redis.call('HVALS', key)) do
+    local expires = tonumber(string.match(entry, '^%d+'))
+    if expires and expires > nowMs then count = count + 1 end
+  end
+  return count
 end
 -- Live members of a sorted set scored by expiry, as {member, ms left, …} (expired ones are not shown).
 local function live(key, withPermits)
@@ -31,5 +39,6 @@ local function live(key, withPermits)
   end
   return out
 end
-return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[2]), waiting,
-  live(KEYS[4], false), live(KEYS[5], true), redis.call('HGET', KEYS[6], ':limit')}
+return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[2]),
+  waiting(KEYS[3]) + waiting(KEYS[7]), live(KEYS[4], false), live(KEYS[5], true), redis.call('HGET', KEYS[6], ':limit'),
+  waiting(KEYS[8]), waiting(KEYS[9])}

@@ -9,15 +9,17 @@ Shows whether <resource> is locked: held when one token is on a majority of the 
 stays there; held shared by how many readers ("run --shared"); and, for the semaphore of that name ("run
 --limit"), how many of its permits are held. Per node: whether the lock key is there (the holder's, or another
 token's), its TTL left, the resource's fencing counter, and the readers and permit holders it lists; and how
-many fair-mode waiters are queued. Tokens, what "quorumlock release --token" needs, are secret: they are shown
-only with --show-token.
+many waiters are queued: for the lock ("run --wait", fair or not), to read ("run --shared --wait") and for the
+semaphore's permits ("run --limit N --wait"). Tokens, what "quorumlock release --token" needs, are secret: they
+are shown only with --show-token.
 
 Options:
   --nodes <url,…>       Redis masters (default: $QUORUMLOCK_NODES, else $REDIS_URL, else redis://127.0.0.1:6379)
   --show-token          show the holder's token (and, in JSON, every node's token)
-  --json                machine-readable output: {resource, state, held, holder, fence, waiters, readers,
-                        semaphore, quorum, answered, nodes}; without --show-token, nodes tell the token only as
-                        "holder": true/false, and their readers and permit holders without tokens
+  --json                machine-readable output: {resource, state, held, holder, fence, waiters, readersWaiting,
+                        permitWaiters, readers, semaphore, quorum, answered, nodes}; without --show-token,
+                        nodes tell the token only as "holder": true/false, and their readers and permit
+                        holders without tokens
   -h, --help            this help
 
 Exit codes: 0 (held or free); 69 too few nodes answered to tell; 64 usage error.
@@ -72,7 +74,7 @@ export function render(state: LockState, showToken = false): string {
     );
   }
   if (state.fence !== undefined) lines.push(`fence counter ${state.fence}`);
-  lines.push(`waiters queued ${state.waiters} (fair mode)`);
+  lines.push(waitersLine(state));
   // Readers and permits get columns when some node lists any.
   const shared = nodes.some((n) => (n.readers?.length ?? 0) > 0 || (n.permits?.length ?? 0) > 0);
   const extra = shared ? `${"fence".padEnd(20)}${"readers".padEnd(9)}permits` : "fence";
@@ -87,6 +89,18 @@ export function render(state: LockState, showToken = false): string {
     );
   }
   return lines.map((line) => line.trimEnd()).join("\n");
+}
+
+/** "waiters queued 3 (2 exclusive, 1 shared)": the waiters of every queue of the name, those with anyone in. */
+function waitersLine(state: LockState): string {
+  const queues = [
+    [state.waiters, "exclusive"],
+    [state.readersWaiting, "shared"],
+    [state.permitWaiters, "for permits"],
+  ] as const;
+  const total = queues.reduce((sum, [n]) => sum + n, 0);
+  const parts = queues.filter(([n]) => n > 0).map(([n, what]) => `${n} ${what}`);
+  return total === 0 ? "waiters queued 0" : `waiters queued ${total} (${parts.join(", ")})`;
 }
 
 /** "2/3": permits held on this node of the semaphore's limit. */

@@ -216,7 +216,7 @@ describe("quorumlock run", () => {
       waiters.push(waiter);
     }
     const status = await cli(["status", resource, ...on(one)]);
-    assert.match(status.out, /waiters queued 3 \(fair mode\)/);
+    assert.match(status.out, /waiters queued 3 \(3 exclusive\)/);
     assert.equal(JSON.parse((await cli(["status", resource, "--json", ...on(one)])).out).waiters, 3);
     holder.child.stdin?.end();
     for (const waiter of waiters) assert.equal((await waiter.done).code, 0);
@@ -224,4 +224,41 @@ describe("quorumlock run", () => {
     assert.deepEqual(order, ["first", "second", "third"]);
     assert.match((await cli(["status", resource, ...on(one)])).out, /waiters queued 0/);
   });
+
+  for (const [size, nodes] of [
+    [1, one],
+    [3, three],
+  ] as const) {
+    it(
+      `status counts who waits in every queue of a name, on ${size} node(s): exclusive, shared, permits`,
+      T,
+      async () => {
+        const resource = fresh();
+        const holder = start(["run", resource, ...on(nodes), ...holdUntilStdinEnds()]);
+        const permitHolder = start(["run", resource, ...on(nodes), "--limit", "1", ...holdUntilStdinEnds()]);
+        await Promise.all([holder.waitFor(/started/), permitHolder.waitFor(/started/)]);
+        const waiters = [
+          start(["run", resource, ...on(nodes), "--wait", "20s", ...sleeper(0)]),
+          start(["run", resource, ...on(nodes), "--shared", "--wait", "20s", ...sleeper(0)]),
+          start(["run", resource, ...on(nodes), "--limit", "1", "--wait", "20s", ...sleeper(0)]),
+        ];
+        for (const waiter of waiters) await waiter.waitFor(/waiting up to/);
+        const text = await cli(["status", resource, ...on(nodes)]);
+        assert.match(text.out, /waiters queued 3 \(1 exclusive, 1 shared, 1 for permits\)/);
+        const json = JSON.parse((await cli(["status", resource, "--json", ...on(nodes)])).out);
+        assert.deepEqual([json.waiters, json.readersWaiting, json.permitWaiters], [1, 1, 1]);
+        assert.ok(
+          json.nodes.every((n: { waiters: number; readersWaiting: number; permitWaiters: number }) =>
+            [n.waiters, n.readersWaiting, n.permitWaiters].every((count) => count === 1),
+          ),
+          "each waiter queued on every node",
+        );
+        holder.child.stdin?.end();
+        permitHolder.child.stdin?.end();
+        for (const run of [holder, permitHolder, ...waiters]) assert.equal((await run.done).code, 0);
+        const after = JSON.parse((await cli(["status", resource, "--json", ...on(nodes)])).out);
+        assert.deepEqual([after.waiters, after.readersWaiting, after.permitWaiters], [0, 0, 0]);
+      },
+    );
+  }
 });
