@@ -99,6 +99,18 @@ if took then return taken() end
 -- SET NX failed: the lock is held, by a writer (or kept for a waiter).
 if plain and not shared then return refused(redis.call('PTTL', KEYS[1])) end
 if not first then register() end
+-- A queued waiter looks at the lock first: it may be free, or kept for it by a release ("r:" + its id: never a
+-- token, which has no ':'), or handed to it already (its token: the release bumped the fence), or held. While
+-- the key exists no reader holds, as on the first attempt: only a free lock, or one kept for this waiter, needs
+-- the look at the readers below. (The first attempt's way here found the lock free: it took it, then undid it.)
+local held = not plain and redis.call('GET', KEYS[1])
+if held and held ~= 'r:' .. id then
+  if held == token then
+    local fence = ARGV[3] == '1' and tonumber(redis.call('GET', KEYS[2])) or 0
+    return {1, fence, 1, redis.call('PTTL', KEYS[1])}
+  end
+  return refused(redis.call('PTTL', KEYS[1]))
+end
 -- Readers share the lock (docs/rwlock.md). One EXISTS when there are none (none at all when the first attempt
 -- found them already): the clock and the set are read only when there are readers, expired ones dropped on the way.
 if shared or redis.call('EXISTS', KEYS[5]) == 1 then
@@ -110,17 +122,8 @@ end
 if plain then
   -- No place yet (a call's first attempt, or tryAcquire): nothing can be kept for this caller, so SET NX alone.
   if redis.call('SET', KEYS[1], token, 'NX', 'PX', ARGV[2]) then return taken() end
-else
-  -- A queued waiter looks first: the lock may be free, or kept for it by a release ("r:" + its id: never a
-  -- token, which has no ':'), or handed to it already (its token: the release bumped the fence), or held.
-  local held = redis.call('GET', KEYS[1])
-  if not held or held == 'r:' .. id then
-    redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
-    return taken()
-  end
-  if held == token then
-    local fence = ARGV[3] == '1' and tonumber(redis.call('GET', KEYS[2])) or 0
-    return {1, fence, 1, redis.call('PTTL', KEYS[1])}
-  end
+  return refused(redis.call('PTTL', KEYS[1]))
 end
-return refused(redis.call('PTTL', KEYS[1]))
+-- Free, or kept for this waiter, and no reader holds: taken.
+redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+return taken()

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Lease, LockManager } from "../../src/index.js";
+import { mutexKeys } from "../../src/mutex/keys.js";
 import { STARVING_MS } from "../../src/mutex/release.js";
 import { acquire as acquireScript, release as releaseScript } from "../../src/mutex/scripts.generated.js";
 import {
@@ -131,6 +132,51 @@ describe("attempts per contended acquire", () => {
       },
     );
   }
+
+  it(
+    "one node: a queued waiter's attempt looks for readers only when the lock is free or kept for it",
+    T,
+    async () => {
+      // The same exclusion as above, on a waiter's later attempts (sent here as the driver sends them: "0", already
+      // queued; lifetime 0, no refresh due). A key that exists, held by another or kept for another waiter, means no
+      // reader holds; a free lock, or one kept for this waiter, may have readers and is looked at.
+      const resource = fresh("queued-no-readers");
+      const keys = mutexKeys("quorumlock:", resource);
+      const scriptKeys = [keys.lock, keys.fence, keys.waiting, keys.heartbeats, keys.readers];
+      const holder = new LockManager({ nodes: one.urls() });
+      const admin = inspector(one.urls()[0]!);
+      const attempt = () =>
+        admin.eval(
+          acquireScript.source,
+          5,
+          ...scriptKeys,
+          "waiter-token",
+          10_000,
+          "1",
+          "0:0::w.1",
+        ) as Promise<number | number[]>;
+      const looked = async (expected: unknown, what: string) => {
+        await admin.config("RESETSTAT");
+        const reply = await attempt();
+        assert.equal(Array.isArray(reply) ? reply[0] : "taken", expected, what);
+        return commandCalls(admin, "exists");
+      };
+      try {
+        const held = await holder.acquire(resource);
+        assert.equal(await looked(0, "held by another: refused"), 0);
+        await held.release();
+        await admin.set(keys.lock, "r:w.2", "PX", 10_000);
+        assert.equal(await looked(0, "kept for another waiter: refused"), 0);
+        await admin.set(keys.lock, "r:w.1", "PX", 10_000);
+        assert.equal(await looked("taken", "kept for this waiter: taken"), 1);
+        await admin.del(keys.lock);
+        assert.equal(await looked("taken", "free: taken"), 1);
+      } finally {
+        admin.disconnect();
+        await holder.close();
+      }
+    },
+  );
 
   it(
     "five nodes: a manager that saw the nodes' clock lately queues in its first busy attempt, at one arrival on every node",
