@@ -14,7 +14,8 @@
   KEYS[6] the semaphore's holders (sorted set: token -> expiry, server ms)
   KEYS[7] the semaphore's permits (hash: token -> permits, ':used' -> their sum, ':limit' -> the limit)
   KEYS[8] the semaphore's waiting queue (sorted set: waiter id -> arrival, server µs)
-  KEYS[9] the semaphore's waiters' heartbeats (hash: waiter id -> "<place expires at, ms>:<permits>:<token>")
+  KEYS[9] the semaphore's waiters' heartbeats (hash: waiter id -> "<place expires at, ms>:<permits>:…": see
+          lua-shared/semaphore.lua)
   KEYS[10] fair mode's queue (sorted set: waiter id -> arrival, server µs)
   ARGV[1] the lock's channel (a waiter's manager listens on it suffixed with its tag: lua-shared/publish.lua)
   ARGV[2] an id of this release (see mutex/release.lua)

@@ -3,9 +3,7 @@
 --   KEYS[1] the lock key            KEYS[2] the fencing counter key
 --   KEYS[3] the queue (sorted set: waiter id -> arrival, server µs)
 --   KEYS[4] the places (hash: waiter id -> "<expires at, server ms>:<ttl ms>:<fencing 0|1>:<token>")
--- A waiter id is public (it goes out in the hand-off message); the token, the right to release, never does.
---- @include "fence.lua"
---- @include "publish.lua"
+--- @include "announce.lua"
 
 -- A place's parts (strings): expires, ttl, fencing, token; nothing when `entry` is not one.
 local function placeParts(entry)
@@ -18,16 +16,8 @@ end
 -- closed its connections, and would sit on the lock for a whole TTL. False when nothing was handed (nobody
 -- heard, or no fence is left to give: the waiter's own attempt meets that error).
 local function handTo(id, ttl, fencing, token, nowUs, channel, ifHeard)
-  local fence = 0
-  if fencing == '1' then
-    local ok, bumped = pcall(nextFence, function() return nowUs end)
-    if not ok then return false end
-    fence = bumped
-  end
-  -- (A fence bumped for nobody is a gap: fences must rise, not be consecutive.)
-  local heard = publishTo(channel, id,
-    'h:' .. id .. ':' .. string.format('%.0f', fence) .. ':' .. string.format('%.0f', nowUs))
-  if ifHeard and heard == 0 then return false end
+  local fence, heard = announceHandOff(id, fencing, nowUs, channel)
+  if not fence or (ifHeard and heard == 0) then return false end
   redis.call('SET', KEYS[1], token, 'PX', ttl)
   redis.call('ZREM', KEYS[3], id)
   redis.call('HDEL', KEYS[4], id)

@@ -2,9 +2,13 @@
 -- scripts/gen-lua.mjs). Keys are passed by name, as each script orders its KEYS differently:
 --   holders    a sorted set: token -> expiry (server ms); expired members are dropped on every run
 --   permits    a hash: token -> permits held, plus ':used' (their sum) and ':limit' (the limit while anyone
---              holds: it expires with them). Tokens never contain ':', so the two fields cannot clash.
+--              holds: it expires with them), and "<token>:f" -> the fence of permits a release handed to that
+--              token (semaphore/release.lua), until they are freed. Tokens never contain ':', so the fields
+--              cannot clash.
 --   waiting    a sorted set: waiter id -> arrival (server µs)
---   heartbeats a hash: waiter id -> "<place expires at, server ms>:<permits wanted>:<its token>"
+--   heartbeats a hash: waiter id -> "<place expires at, server ms>:<permits wanted>:<ttl ms>:<fencing 0|1>:<its
+--              limit>:<its token>" (what a release needs to hand it its permits; "<expires>:<permits>:<token>"
+--              as written by earlier versions is read too, and wakes that waiter instead)
 -- A waiter stays queued while it holds (until its call drops the place): undoing a split vote's grants then
 -- leaves the queue as it was. A waiter whose token holds is skipped, as its permits are counted as held.
 --- @include "publish.lua"
@@ -21,7 +25,7 @@ local function prune(holders, permits, nowMs, used)
   if #expired == 0 then return used, false end
   for _, token in ipairs(expired) do
     used = used - (tonumber(redis.call('HGET', permits, token)) or 0)
-    redis.call('HDEL', permits, token)
+    redis.call('HDEL', permits, token, token .. ':f')
   end
   redis.call('ZREMRANGEBYSCORE', holders, '-inf', nowMs)
   if used <= 0 or redis.call('ZCARD', holders) == 0 then
@@ -41,9 +45,18 @@ local function expireWithLatest(holders, permits)
   end
 end
 
+-- A waiter's place: expires, permits wanted, token, and (nil in a place written by an earlier version) its TTL,
+-- fencing flag and limit, as strings; nothing when `entry` is not one.
+local function waiterParts(entry)
+  local expires, wanted, ttl, fencing, limit, token =
+    string.match(entry, '^(%d+):(%d+):(%d+):([01]):(%d+):([^:]+)$')
+  if expires then return expires, wanted, token, ttl, fencing, limit end
+  return string.match(entry, '^(%d+):(%d+):(.+)$')
+end
+
 -- Visits live waiters that do not hold in arrival order, dropping dead ones (their place was not refreshed:
--- crashed) on the way, until visit(id, permits) returns true or the queue ends. With `nowMs` nil, the clock is
--- read only when someone waits.
+-- crashed) on the way, until visit(id, permits, token, ttl, fencing, limit) returns true or the queue ends. With
+-- `nowMs` nil, the clock is read only when someone waits.
 local function eachWaiter(waiting, heartbeats, holders, nowMs, visit)
   local kept = 0
   while true do
@@ -51,10 +64,11 @@ local function eachWaiter(waiting, heartbeats, holders, nowMs, visit)
     if #batch == 0 then return end
     if not nowMs then nowMs = select(2, serverNow()) end
     for _, id in ipairs(batch) do
-      local entry = redis.call('HGET', heartbeats, id) or ''
-      local expires, wanted, token = string.match(entry, '^(%d+):(%d+):(.+)$')
+      local expires, wanted, token, ttl, fencing, limit = waiterParts(redis.call('HGET', heartbeats, id) or '')
       if expires and tonumber(expires) > nowMs then
-        if not redis.call('ZSCORE', holders, token) and visit(id, tonumber(wanted)) then return end
+        if not redis.call('ZSCORE', holders, token) and visit(id, tonumber(wanted), token, ttl, fencing, limit) then
+          return
+        end
         kept = kept + 1
       else
         redis.call('ZREM', waiting, id)
@@ -70,14 +84,17 @@ local function dropWaiter(waiting, heartbeats, id)
   return removed == 1
 end
 
--- Wakes, in queue order, the live waiters whose permits fit in `free` permits, stopping at the first that does
--- not (the ones behind it could not take permits past it anyway): one "w:<waiter id>:<release id>" each.
+-- Lets the live waiters whose permits fit in `free` permits go, in queue order, stopping at the first that does
+-- not (the ones behind it could not take permits past it anyway): `hand(id, permits, token, ttl, fencing, limit)`,
+-- when given, grants a waiter its permits (true when it did); any other is woken, "w:<waiter id>:<release id>".
 -- `nowMs` as in eachWaiter.
-local function wakeWhoFits(waiting, heartbeats, holders, nowMs, free, channel, releaseId)
-  eachWaiter(waiting, heartbeats, holders, nowMs, function(waiter, permits)
+local function wakeWhoFits(waiting, heartbeats, holders, nowMs, free, channel, releaseId, hand)
+  eachWaiter(waiting, heartbeats, holders, nowMs, function(waiter, permits, token, ttl, fencing, limit)
     if permits > free then return true end
     free = free - permits
-    publishTo(channel, waiter, 'w:' .. waiter .. ':' .. releaseId)
+    if not (hand and ttl and hand(waiter, permits, token, ttl, fencing, limit)) then
+      publishTo(channel, waiter, 'w:' .. waiter .. ':' .. releaseId)
+    end
     return free <= 0
   end)
 end

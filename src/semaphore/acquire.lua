@@ -11,9 +11,11 @@
 
   KEYS[1] the holders (sorted set: token -> expiry, server ms)
   KEYS[2] the fencing counter key (shared with the mutex of the same name)
-  KEYS[3] the permits (hash: token -> permits, ':used' -> their sum, ':limit' -> the limit while anyone holds)
+  KEYS[3] the permits (hash: token -> permits, ':used' -> their sum, ':limit' -> the limit while anyone holds,
+          "<token>:f" -> the fence of permits a release handed to that token)
   KEYS[4] the waiting queue (sorted set: waiter id -> arrival, server µs)
-  KEYS[5] the waiters' heartbeats (hash: waiter id -> "<place expires at, server ms>:<permits wanted>:<token>")
+  KEYS[5] the waiters' heartbeats (hash: waiter id -> "<place expires at, server ms>:<permits wanted>:<ttl ms>:
+          <fencing 0|1>:<limit>:<token>": what a release needs to hand the waiter its permits on one node)
   ARGV[1] the caller's token
   ARGV[2] the TTL in milliseconds
   ARGV[3] "1" to bump the fencing counter, "0" to leave it alone
@@ -26,13 +28,15 @@
           lifetime: how long the place lasts without a refresh, in ms; "0": do not (re)register now
           arrival: the waiter's arrival (µs, as the nodes' clocks told it), or "" for this node's time
   ARGV[7] "1" when a grant here is the whole vote (a single node): the caller's place, if it has one (not on a
-          call's first attempt), is dropped with it
+          call's first attempt), is dropped with it, and permits a release handed to the caller are its grant
 
   Errors (writing nothing) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
   Returns the fence (an integer; 0 when not bumped) when granted and the counter existed before (the usual case:
           a bare integer is the cheapest reply to build and to read),
           {1, fence, 0} when granted and the counter did not exist (a new resource, or a node that lost its
           data),
+          {3, fence, remaining TTL in ms} when a release had handed the permits to this waiter already (one
+          node: its lease began then, not now),
           {0, ms until the earliest holder expires (-1: nobody holds; waiters ahead are in the way), this
           node's time in µs} when the permits do not fit,
           {2, the limit the current holders use} when that differs from ARGV[4] (nothing granted; the waiter
@@ -78,12 +82,26 @@ end
 local function register()
   if lifetime == 0 then return end
   redis.call('ZADD', KEYS[4], 'NX', arrival ~= '' and arrival or string.format('%.0f', nowUs), id)
-  redis.call('HSET', KEYS[5], id, string.format('%.0f', nowMs + lifetime) .. ':' .. wanted .. ':' .. token)
+  redis.call('HSET', KEYS[5], id,
+    string.format('%.0f', nowMs + lifetime) .. ':' .. wanted .. ':' .. ARGV[2] .. ':' .. ARGV[3] .. ':' .. limit
+      .. ':' .. token)
   -- The queue lasts as long as its newest place: once nobody refreshes, it goes away as a whole.
   redis.call('PEXPIRE', KEYS[4], lifetime)
   redis.call('PEXPIRE', KEYS[5], lifetime)
 end
 if not first then register() end
+
+-- One node: permits a release handed to this waiter (semaphore/release.lua) are its grant, made then. Only those,
+-- marked as handed: permits of an earlier attempt of the call are never taken for a grant (see below).
+if ARGV[7] == '1' and not first and id ~= '' and used > 0 then
+  local handedFence = redis.call('HGET', KEYS[3], token .. ':f')
+  local expires = handedFence and redis.call('ZSCORE', KEYS[1], token)
+  if expires then
+    redis.call('HDEL', KEYS[3], token .. ':f')
+    dropWaiter(KEYS[4], KEYS[5], id)
+    return {3, tonumber(handedFence), tonumber(expires) - nowMs}
+  end
+end
 
 -- Permits that the live waiters ahead of the caller want; counting stops once the caller cannot fit anyway.
 local room = limit - used - wanted

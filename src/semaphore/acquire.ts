@@ -48,6 +48,7 @@ export async function attemptSemaphore(
     // One node: a grant is the whole vote (never undone for a split), so the script drops the place with it.
     dropOnGrant ? "1" : "0",
   ];
+  let handedEarlier = 0;
   const { result, abandon, done } = vote<AcquireReply>(
     ctx.nodes,
     async (conn, abandoned) => {
@@ -64,6 +65,11 @@ export async function attemptSemaphore(
       }
       const [kind, a, b] = reply.map(Number) as [number, number, number];
       if (kind === 1) return { status: "ok", value: { fence: a, existed: b !== 0, retryAfter: 0, now: 0 } };
+      if (kind === 3) {
+        // Permits a release handed to this waiter before it asked (one node): its lease began then, not now.
+        handedEarlier = Math.max(handedEarlier, ttl - b);
+        return { status: "ok", value: { fence: a, existed: true, retryAfter: 0, now: 0 } };
+      }
       if (kind === 2) {
         return { status: "refused", value: { fence: 0, existed: true, retryAfter: 0, now: 0, heldLimit: a } };
       }
@@ -106,7 +112,7 @@ export async function attemptSemaphore(
     holder: { lock: keys.holders, fence: keys.fence },
     token,
     ttl,
-    start,
+    start: start - handedEarlier,
     signal,
     place,
     grantsKeepNoPlace: queue.first || dropOnGrant,

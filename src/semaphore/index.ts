@@ -1,6 +1,8 @@
 // The counting semaphore: up to `limit` permits held at once, per holder with its own expiry, on one node or on
 // q = floor(N·limit/(limit+1)) + 1 of N nodes (see docs/semaphore.md). Waiters queue on each node; a waiter
-// never loses the permits it waits for to one behind it, and a release wakes the waiters that now fit.
+// never loses the permits it waits for to one behind it, and a release lets the waiters that now fit go next
+// (on one node it hands them their permits).
+import { claimHandOff } from "../handoff.js";
 import type { Primitive } from "../primitive.js";
 import { attemptSemaphore, type PermitRequest } from "./acquire.js";
 import { extendSemaphore } from "./extend.js";
@@ -13,9 +15,12 @@ export function semaphore(request: PermitRequest): Primitive<SemaphoreKeys> {
     keys: semaphoreKeys,
     attempt: (ctx, keys, token, ttl, signal, place) =>
       attemptSemaphore(ctx, keys, request, token, ttl, signal, place),
-    async leave(ctx, keys, _token, place, after) {
-      // Drops the place on every node; the waiters behind it may fit now.
-      await releaseSemaphore(ctx, keys, request.limit, "", { after, drop: place.id });
+    // A release on one node may have handed permits to this waiter (see release.lua's header).
+    claim: (ctx, message, ttl, last) =>
+      ctx.nodes.length === 1 ? claimHandOff(ctx, message, ttl, last) : undefined,
+    async leave(ctx, keys, token, place, after) {
+      // Drops the place on every node (the waiters behind it may fit now), and frees what was handed to it meanwhile.
+      await releaseSemaphore(ctx, keys, request.limit, token, { after, drop: place.id });
     },
     extend: extendSemaphore,
     release: (ctx, keys, token, after, place) =>

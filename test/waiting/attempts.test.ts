@@ -230,7 +230,9 @@ describe("attempts per contended acquire", () => {
   );
   for (const count of [1, 5] as const) {
     it(
-      `semaphore, ${count} node(s): a waiter queues in its first busy attempt and takes the permit in the next`,
+      count === 1
+        ? "semaphore, 1 node: a waiter queues in its first busy attempt and the release hands it the permit"
+        : `semaphore, ${count} nodes: a waiter queues in its first busy attempt and takes the permit in the next`,
       T,
       async () => {
         const name = fresh(`attempts-semaphore-${count}`);
@@ -273,7 +275,9 @@ describe("attempts per contended acquire", () => {
               continue;
             }
             if (count === 1) {
-              // One node: the grant dropped the waiter's place, with no request of its own to drop it.
+              // One node: the release handed the permit over (fence bumped for it) and dropped the waiter's place,
+              // with no request of the waiter's own to drop it.
+              assert.ok(granted.fence! > held.fence!, "a fence above the releaser's");
               assert.equal(await admins[0]!.zcard(queue), 0, "the granted waiter left the queue");
               await sleep(50);
               assert.equal(spy.calls(semaphoreRelease.sha1), drops, "no separate request to drop the place");
@@ -285,7 +289,11 @@ describe("attempts per contended acquire", () => {
             }
             await granted.release();
             if (round === "counted") {
-              assert.equal(calls() - before, 2 * count, "then woken and granted");
+              if (count === 1) {
+                assert.equal(calls() - before, 1, "then handed the permit, without asking again");
+                // Nothing of the hand-off is left once the permit is freed.
+                assert.equal(await admins[0]!.exists(`${holders}:permits`), 0, "the permits hash is gone");
+              } else assert.equal(calls() - before, 2 * count, "then woken and granted");
               counted = true;
             }
             for (const admin of admins) while ((await admin.zcard(queue)) > 0) await sleep(2);
