@@ -56,7 +56,9 @@ end
 
 -- Visits live waiters that do not hold in arrival order, dropping dead ones (their place was not refreshed:
 -- crashed) on the way, until visit(id, permits, token, ttl, fencing, limit) returns true or the queue ends. With
--- `nowMs` nil, the clock is read only when someone waits.
+-- `nowMs` nil, the clock is read only when someone waits. `holders` nil: no waiter is looked up among the holders,
+-- for one node, where a grant drops the waiter's place in the same step (so a queued waiter never holds; a place
+-- that an earlier version left behind a grant would only count as waiting, which refuses more, never less).
 local function eachWaiter(waiting, heartbeats, holders, nowMs, visit)
   local kept = 0
   while true do
@@ -66,7 +68,8 @@ local function eachWaiter(waiting, heartbeats, holders, nowMs, visit)
     for _, id in ipairs(batch) do
       local expires, wanted, token, ttl, fencing, limit = waiterParts(redis.call('HGET', heartbeats, id) or '')
       if expires and tonumber(expires) > nowMs then
-        if not redis.call('ZSCORE', holders, token) and visit(id, tonumber(wanted), token, ttl, fencing, limit) then
+        local holds = holders and redis.call('ZSCORE', holders, token)
+        if not holds and visit(id, tonumber(wanted), token, ttl, fencing, limit) then
           return
         end
         kept = kept + 1

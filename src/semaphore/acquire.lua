@@ -107,7 +107,10 @@ end
 local room = limit - used - wanted
 local ahead = 0
 if room >= 0 then
-  eachWaiter(KEYS[4], KEYS[5], KEYS[1], nowMs, function(waiter, permits)
+  -- (On one node no queued waiter holds: see eachWaiter.)
+  local holders = KEYS[1]
+  if ARGV[7] == '1' then holders = nil end
+  eachWaiter(KEYS[4], KEYS[5], holders, nowMs, function(waiter, permits)
     if waiter == id then return true end
     ahead = ahead + permits
     return ahead > room

@@ -97,7 +97,12 @@ local function handTo(id, permits, token, ttl, fencing, waiterLimit)
 end
 
 if handOff == '1' and not nowUs then nowUs, nowMs = serverNow() end
-wakeWhoFits(KEYS[4], KEYS[5], KEYS[1], nowMs, limit - used, channel, releaseId, handOff == '1' and handTo or nil)
+-- (On one node no queued waiter holds: see eachWaiter.)
+if handOff == '1' then
+  wakeWhoFits(KEYS[4], KEYS[5], nil, nowMs, limit - used, channel, releaseId, handTo)
+else
+  wakeWhoFits(KEYS[4], KEYS[5], KEYS[1], nowMs, limit - used, channel, releaseId)
+end
 if #handed > 0 then
   for _, id in ipairs(handed) do dropWaiter(KEYS[4], KEYS[5], id) end
   expireWithLatest(KEYS[1], KEYS[3])
