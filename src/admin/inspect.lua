@@ -10,7 +10,7 @@
   KEYS[6] the semaphore's permits (hash: token -> permits, ':limit' -> the limit while anyone holds)
   KEYS[7] the lock's waiters in the default mode (hash: waiter id -> "<expires ms>:<ttl>:<fencing>:<token>")
   KEYS[8] the read-write lock's waiting readers (hash: waiter id -> expires ms)
-  KEYS[9] the semaphore's waiters (hash: waiter id -> "<expires ms>:<permits wanted>:<token>")
+  KEYS[9] the semaphore's waiters (hash: waiter id -> "<expires ms>:<permits wanted>:…": lua-shared/semaphore.lua)
 
   Returns {token or nil, remaining TTL in ms (-2: no lock, -1: no expiry), fencing counter or nil,
            waiters queued for the lock (default and fair mode), {reader token, ms left, …} of live readers,

@@ -9,8 +9,9 @@
 --   heartbeats a hash: waiter id -> "<place expires at, server ms>:<permits wanted>:<ttl ms>:<fencing 0|1>:<its
 --              limit>:<its token>" (what a release needs to hand it its permits; "<expires>:<permits>:<token>"
 --              as written by earlier versions is read too, and wakes that waiter instead)
--- A waiter stays queued while it holds (until its call drops the place): undoing a split vote's grants then
--- leaves the queue as it was. A waiter whose token holds is skipped, as its permits are counted as held.
+-- In quorum mode a waiter stays queued while it holds (until its call drops the place): undoing a split vote's
+-- grants then leaves the queue as it was. A waiter whose token holds is skipped, as its permits are counted as
+-- held. On one node a grant drops the place in the same step (see eachWaiter).
 --- @include "publish.lua"
 
 --- @include "clock.lua"

@@ -79,6 +79,20 @@ if used > 0 then
   if held and held ~= limit then return {2, held} end
 end
 
+-- One node: permits a release handed to this waiter (semaphore/release.lua) are its grant, made then. Only those,
+-- marked as handed: permits of an earlier attempt of the call are never taken for a grant (see below). Looked at
+-- before the place is refreshed: the hand-off dropped it, and a grant needs none. (Dropped again all the same, in
+-- case anything put it back.)
+if ARGV[7] == '1' and not first and id ~= '' and used > 0 then
+  local handedFence = redis.call('HGET', KEYS[3], token .. ':f')
+  local expires = handedFence and redis.call('ZSCORE', KEYS[1], token)
+  if expires then
+    redis.call('HDEL', KEYS[3], token .. ':f')
+    dropWaiter(KEYS[4], KEYS[5], id)
+    return {3, tonumber(handedFence), tonumber(expires) - nowMs}
+  end
+end
+
 local function register()
   if lifetime == 0 then return end
   redis.call('ZADD', KEYS[4], 'NX', arrival ~= '' and arrival or string.format('%.0f', nowUs), id)
@@ -90,18 +104,6 @@ local function register()
   redis.call('PEXPIRE', KEYS[5], lifetime)
 end
 if not first then register() end
-
--- One node: permits a release handed to this waiter (semaphore/release.lua) are its grant, made then. Only those,
--- marked as handed: permits of an earlier attempt of the call are never taken for a grant (see below).
-if ARGV[7] == '1' and not first and id ~= '' and used > 0 then
-  local handedFence = redis.call('HGET', KEYS[3], token .. ':f')
-  local expires = handedFence and redis.call('ZSCORE', KEYS[1], token)
-  if expires then
-    redis.call('HDEL', KEYS[3], token .. ':f')
-    dropWaiter(KEYS[4], KEYS[5], id)
-    return {3, tonumber(handedFence), tonumber(expires) - nowMs}
-  end
-end
 
 -- Permits that the live waiters ahead of the caller want; counting stops once the caller cannot fit anyway.
 local room = limit - used - wanted

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { LockManager } from "../../src/index.js";
-import { semaphoreKeys } from "../../src/semaphore/keys.js";
+import { type Lease, LockManager } from "../../src/index.js";
+import { type SemaphoreKeys, semaphoreKeys } from "../../src/semaphore/keys.js";
 import { acquire, release } from "../../src/semaphore/scripts.generated.js";
 import { inspector } from "../support/adapters.js";
 import { fresh } from "../support/names.js";
@@ -16,139 +16,152 @@ import { SHORT as T } from "../support/timeouts.js";
 
 const TTL = 10_000;
 
+/** A semaphore of limit 1, its holder, and a waiter queued behind it (see `withWaiter`). */
+interface Scene {
+  readonly name: string;
+  readonly keys: SemaphoreKeys;
+  readonly admin: ReturnType<typeof inspector>;
+  readonly held: Lease;
+  readonly waiter: { readonly id: string; readonly token: string };
+  /** What the waiter's channel received, in order (nothing when it does not listen). */
+  readonly messages: string[];
+  /** One attempt of the waiter: its first (queues where refused), or a later one. */
+  attempt(first: boolean): Promise<number | number[]>;
+  /** The holder releases; resolves with the first message the waiter got (the waiter must listen). */
+  releaseHeld(): Promise<string>;
+  /** The waiter gives up, as its manager does when its wait runs out: its token and its place. */
+  leave(): Promise<unknown>;
+}
+
 describe("a semaphore's release hands permits to the waiters that fit (one node)", () => {
   const one = useNodes(1);
 
   /**
-   * A semaphore of limit 1 held by a manager's lease, and a waiter "<tag>.1" queued behind it by its first attempt
-   * (token "<tag>-token"), as a waiting call queues; `listening`: a subscriber listens on the waiter's channel.
+   * Runs `body` with a semaphore of limit 1 held by a manager's lease, and a waiter "<tag>.1" queued behind it by
+   * its first attempt (token "<tag>-token"), as a waiting call queues; `listening`: a subscriber listens on the
+   * waiter's channel. Everything is closed afterwards.
    */
-  async function heldWithWaiter(what: string, listening: boolean) {
+  async function withWaiter(
+    what: string,
+    listening: boolean,
+    body: (s: Scene) => Promise<void>,
+  ): Promise<void> {
     const name = fresh(what);
     const keys = semaphoreKeys("quorumlock:", name);
     const locks = new LockManager({ nodes: one.urls() });
     const admin = inspector(one.urls()[0]!);
     const subscriber = inspector(one.urls()[0]!);
-    const tag = `t${Math.random().toString(36).slice(2, 8)}`;
-    const waiter = { id: `${tag}.1`, token: `${tag}-token` };
-    const messages: string[] = [];
-    if (listening) {
-      subscriber.on("message", (_channel: string, message: string) => messages.push(message));
-      await subscriber.subscribe(`${keys.channel}:${tag}`);
-    }
-    const held = await locks.semaphore(name, { limit: 1 }).acquire({ ttl: TTL });
-    const scriptKeys = [keys.holders, keys.fence, keys.permits, keys.waiting, keys.heartbeats];
-    /** One attempt of the waiter: its first (queues where refused), or a later one. */
-    const attempt = (first: boolean) =>
-      admin.eval(
-        acquire.source,
-        5,
-        ...scriptKeys,
-        waiter.token,
-        TTL,
-        "1",
-        1,
-        1,
-        `${first ? "1" : "0"}:${first ? 3_000 : 0}::${waiter.id}`,
-        "1",
-      ) as Promise<number | number[]>;
-    const refused = await attempt(true);
-    assert.ok(
-      Array.isArray(refused) && refused[0] === 0,
-      "the waiter's first attempt is refused, and queues it",
-    );
-    const close = async () => {
+    try {
+      const tag = `t${Math.random().toString(36).slice(2, 8)}`;
+      const waiter = { id: `${tag}.1`, token: `${tag}-token` };
+      const messages: string[] = [];
+      if (listening) {
+        subscriber.on("message", (_channel: string, message: string) => messages.push(message));
+        await subscriber.subscribe(`${keys.channel}:${tag}`);
+      }
+      const held = await locks.semaphore(name, { limit: 1 }).acquire({ ttl: TTL });
+      const scriptKeys = [keys.holders, keys.fence, keys.permits, keys.waiting, keys.heartbeats];
+      const scene: Scene = {
+        name,
+        keys,
+        admin,
+        held,
+        waiter,
+        messages,
+        attempt: (first) =>
+          admin.eval(
+            acquire.source,
+            5,
+            ...scriptKeys,
+            waiter.token,
+            TTL,
+            "1",
+            1,
+            1,
+            `${first ? "1" : "0"}:${first ? 3_000 : 0}::${waiter.id}`,
+            "1",
+          ) as Promise<number | number[]>,
+        async releaseHeld() {
+          await held.release();
+          while (messages.length === 0) await sleep(2);
+          return messages[0]!;
+        },
+        leave: () =>
+          admin.eval(release.source, 5, ...scriptKeys, waiter.token, waiter.id, `1:1:r1:${keys.channel}`),
+      };
+      const refused = await scene.attempt(true);
+      assert.ok(
+        Array.isArray(refused) && refused[0] === 0,
+        "the waiter's first attempt is refused, and queues it",
+      );
+      await body(scene);
+    } finally {
       admin.disconnect();
       subscriber.disconnect();
       await locks.close();
-    };
-    return { name, keys, admin, held, waiter, messages, attempt, close };
+    }
   }
 
-  it(
-    "hands the permit to a waiter whose manager listens: its fence, its TTL, its place dropped",
-    T,
-    async () => {
-      const s = await heldWithWaiter("sem-handoff", true);
-      try {
-        await s.admin.config("RESETSTAT");
-        await s.held.release();
-        // On one node a queued waiter never holds (a grant drops its place): the walk does not look it up.
-        const stats = await s.admin.info("commandstats");
-        assert.equal(
-          /cmdstat_zscore:calls=(\d+)/.exec(stats)?.[1] ?? "0",
-          "0",
-          "no ZSCORE of the waiter's token",
-        );
-        while (s.messages.length === 0) await sleep(2);
-        const [kind, id, fence] = s.messages[0]!.split(":");
-        assert.deepEqual([kind, id], ["h", s.waiter.id], "told it holds");
-        assert.ok(Number(fence) > s.held.fence!, "with a fence above the releaser's");
-        const expires = Number(await s.admin.zscore(s.keys.holders, s.waiter.token));
-        const [seconds = 0, micros = 0] = (await s.admin.time()).map(Number);
-        const left = expires - (seconds * 1000 + Math.floor(micros / 1000));
-        assert.ok(left > TTL - 1_000 && left <= TTL, `held for its own TTL (${left} ms left)`);
-        assert.deepEqual(await s.admin.hmget(s.keys.permits, s.waiter.token, ":used", ":limit"), [
-          "1",
-          "1",
-          "1",
-        ]);
-        assert.equal(await s.admin.zcard(s.keys.waiting), 0, "its place is gone");
-        assert.equal(await s.admin.hlen(s.keys.heartbeats), 0);
-      } finally {
-        await s.close();
-      }
-    },
+  it("hands the permit to a waiter whose manager listens: its fence, its TTL, its place dropped", T, () =>
+    withWaiter("sem-handoff", true, async (s) => {
+      await s.admin.config("RESETSTAT");
+      const message = await s.releaseHeld();
+      // On one node a queued waiter never holds (a grant drops its place): the walk does not look it up.
+      const stats = await s.admin.info("commandstats");
+      assert.equal(
+        /cmdstat_zscore:calls=(\d+)/.exec(stats)?.[1] ?? "0",
+        "0",
+        "no ZSCORE of the waiter's token",
+      );
+      const [kind, id, fence] = message.split(":");
+      assert.deepEqual([kind, id], ["h", s.waiter.id], "told it holds");
+      assert.ok(Number(fence) > s.held.fence!, "with a fence above the releaser's");
+      const expires = Number(await s.admin.zscore(s.keys.holders, s.waiter.token));
+      const [seconds = 0, micros = 0] = (await s.admin.time()).map(Number);
+      const left = expires - (seconds * 1000 + Math.floor(micros / 1000));
+      assert.ok(left > TTL - 1_000 && left <= TTL, `held for its own TTL (${left} ms left)`);
+      assert.deepEqual(await s.admin.hmget(s.keys.permits, s.waiter.token, ":used", ":limit"), [
+        "1",
+        "1",
+        "1",
+      ]);
+      assert.equal(await s.admin.zcard(s.keys.waiting), 0, "its place is gone");
+      assert.equal(await s.admin.hlen(s.keys.heartbeats), 0);
+    }),
   );
 
   it(
     "a waiter whose manager does not listen is not handed the permit: it stays free for its own attempt",
     T,
-    async () => {
-      const s = await heldWithWaiter("sem-handoff-deaf", false);
-      try {
+    () =>
+      withWaiter("sem-handoff-deaf", false, async (s) => {
         await s.held.release();
         assert.equal(await s.admin.zscore(s.keys.holders, s.waiter.token), null, "nothing handed");
         assert.equal(await s.admin.zcard(s.keys.waiting), 1, "its place is kept");
         // Its own attempt then takes the permit, as a woken waiter's does.
         assert.equal(typeof (await s.attempt(false)), "number", "granted to its attempt");
-      } finally {
-        await s.close();
-      }
-    },
+      }),
   );
 
-  it(
-    "a waiter that asked with another limit than the one in force is woken, not handed the permit",
-    T,
-    async () => {
-      const s = await heldWithWaiter("sem-handoff-limit", true);
-      try {
-        // As if it had queued while holders with limit 2 were in (the limit it brings is in its place).
-        const entry = (await s.admin.hget(s.keys.heartbeats, s.waiter.id))!;
-        const parts = entry.split(":");
-        assert.equal(parts[4], "1", `its place tells its limit (${entry})`);
-        parts[4] = "2";
-        await s.admin.hset(s.keys.heartbeats, s.waiter.id, parts.join(":"));
-        await s.held.release();
-        while (s.messages.length === 0) await sleep(2);
-        assert.match(s.messages[0]!, new RegExp(`^w:${s.waiter.id}:`), "woken");
-        assert.equal(await s.admin.zscore(s.keys.holders, s.waiter.token), null, "nothing handed");
-      } finally {
-        await s.close();
-      }
-    },
+  it("a waiter that asked with another limit than the one in force is woken, not handed the permit", T, () =>
+    withWaiter("sem-handoff-limit", true, async (s) => {
+      // As if it had queued while holders with limit 2 were in (the limit it brings is in its place).
+      const entry = (await s.admin.hget(s.keys.heartbeats, s.waiter.id))!;
+      const parts = entry.split(":");
+      assert.equal(parts[4], "1", `its place tells its limit (${entry})`);
+      parts[4] = "2";
+      await s.admin.hset(s.keys.heartbeats, s.waiter.id, parts.join(":"));
+      assert.match(await s.releaseHeld(), new RegExp(`^w:${s.waiter.id}:`), "woken");
+      assert.equal(await s.admin.zscore(s.keys.holders, s.waiter.token), null, "nothing handed");
+    }),
   );
 
   it(
     "a waiter's attempt after the hand-off takes the handed permit as its grant, dated from the hand-off",
     T,
-    async () => {
-      const s = await heldWithWaiter("sem-handoff-late", true);
-      try {
-        await s.held.release();
-        while (s.messages.length === 0) await sleep(2);
-        const handedFence = Number(s.messages[0]!.split(":")[2]);
+    () =>
+      withWaiter("sem-handoff-late", true, async (s) => {
+        const handedFence = Number((await s.releaseHeld()).split(":")[2]);
         await sleep(100);
         // As if the message had been lost: the waiter looks again.
         const reply = await s.attempt(false);
@@ -161,54 +174,35 @@ describe("a semaphore's release hands permits to the waiters that fit (one node)
           `its lease began at the hand-off (${left} ms left)`,
         );
         assert.equal(await s.admin.hexists(s.keys.permits, `${s.waiter.token}:f`), 0, "taken once");
+        assert.equal(await s.admin.zcard(s.keys.waiting), 0, "no place left behind");
         // A grant that was not handed (the same permits, looked at again) is not taken twice.
         const again = await s.attempt(false);
         assert.ok(Array.isArray(again) && again[0] === 0, "refused: no second grant of the same permits");
         assert.equal(await s.admin.hget(s.keys.permits, ":used"), "1", "one permit in use");
-      } finally {
-        await s.close();
-      }
-    },
+      }),
   );
 
-  it(
-    "a waiter that gives up after the hand-off frees the permit, and the next waiter is handed it",
-    T,
-    async () => {
-      const s = await heldWithWaiter("sem-handoff-leave", true);
+  it("a waiter that gives up after the hand-off frees the permit, and the next waiter is handed it", T, () =>
+    withWaiter("sem-handoff-leave", true, async (s) => {
+      await s.releaseHeld();
+      // The next waiter: a manager's waiting call.
+      const locks = new LockManager({ nodes: one.urls() });
       try {
-        await s.held.release();
-        while (s.messages.length === 0) await sleep(2);
-        // The next waiter: a manager's waiting call.
-        const locks = new LockManager({ nodes: one.urls() });
-        try {
-          const next = locks.semaphore(s.name, { limit: 1 }).acquire({ ttl: TTL, wait: 5_000 });
-          while ((await s.admin.zcard(s.keys.waiting)) === 0) await sleep(2);
-          // The waiter gives up, as its manager does when its wait runs out: its token and its place.
-          const keys = [s.keys.holders, s.keys.fence, s.keys.permits, s.keys.waiting, s.keys.heartbeats];
-          await s.admin.eval(
-            release.source,
-            5,
-            ...keys,
-            s.waiter.token,
-            s.waiter.id,
-            `1:1:r1:${s.keys.channel}`,
-          );
-          const lease = await next;
-          assert.deepEqual(
-            await s.admin.zrange(s.keys.holders, 0, -1),
-            [lease.token],
-            "the next one holds alone",
-          );
-          assert.equal(await s.admin.hget(s.keys.permits, ":used"), "1");
-          await lease.release();
-          assert.equal(await s.admin.exists(s.keys.holders, s.keys.permits), 0, "nothing left");
-        } finally {
-          await locks.close();
-        }
+        const next = locks.semaphore(s.name, { limit: 1 }).acquire({ ttl: TTL, wait: 5_000 });
+        while ((await s.admin.zcard(s.keys.waiting)) === 0) await sleep(2);
+        await s.leave();
+        const lease = await next;
+        assert.deepEqual(
+          await s.admin.zrange(s.keys.holders, 0, -1),
+          [lease.token],
+          "the next one holds alone",
+        );
+        assert.equal(await s.admin.hget(s.keys.permits, ":used"), "1");
+        await lease.release();
+        assert.equal(await s.admin.exists(s.keys.holders, s.keys.permits), 0, "nothing left");
       } finally {
-        await s.close();
+        await locks.close();
       }
-    },
+    }),
   );
 });
