@@ -3,15 +3,21 @@
 // its request, its scripts and its cleanup.
 import { type LockContext, serverNowUs } from "./context.js";
 import { agreeOnFence, type FenceKeys, type GrantedFence } from "./fencing/agree.js";
+import type { ClockMark, NodeMark, QuorumMark } from "./handoff.js";
 import type { AttemptResult, Place } from "./primitive.js";
 import type { VoteResult } from "./quorum.js";
 import type { Abortable } from "./signals.js";
 import { monotonicNow, validityLeft } from "./validity.js";
 
-/** One node's reply: granted (its fence), or refused (when to look again, in ms, and its clock in µs). */
+/**
+ * One node's reply: granted (its fence), or refused (when to look again, in ms, and its clock in µs; for a waiter
+ * on a quorum that may be handed the lock, its fencing counter and the connection's session: handoff.ts).
+ */
 export interface NodeReply extends GrantedFence {
   readonly retryAfter: number;
   readonly now: number;
+  readonly counter?: number;
+  readonly session?: unknown;
 }
 
 export type Failure = Exclude<AttemptResult, { kind: "acquired" }>;
@@ -108,12 +114,17 @@ export async function settleAttempt(
     // attempt.)
     let retryAfter: number | undefined;
     const times: number[] = [];
-    for (const v of round.verdicts) {
-      if (v?.status !== "refused") continue;
-      const { retryAfter: wait, now } = v.value;
+    let marks: (NodeMark | undefined)[] | undefined;
+    round.verdicts.forEach((v, i) => {
+      if (v?.status !== "refused") return;
+      const { retryAfter: wait, now, counter } = v.value;
       if (wait > 0 && (retryAfter === undefined || wait < retryAfter)) retryAfter = wait;
       if (now > 0) times.push(now);
-    }
+      if (counter !== undefined && now > 0) {
+        marks ??= new Array(ctx.nodes.length).fill(undefined);
+        marks[i] = { serverMicros: now, counter, session: v.value.session };
+      }
+    });
     if (times.length > 0) {
       times.sort((a, b) => a - b);
       const median = times[Math.floor(times.length / 2)]!;
@@ -127,11 +138,14 @@ export async function settleAttempt(
       retryAfter,
       outcomes,
       split: outcomes.some((o) => o.status === "ok"),
-      // Dates a lock a release hands to this waiter later (handoff.ts): on one node, the only place that happens.
+      // Dates a lock a release hands to this waiter later (handoff.ts): on one node by the node's clock, on a
+      // quorum by each refusing node's clock and fencing counter.
       mark:
         ctx.nodes.length === 1 && times.length === 1
-          ? { sentAt: s.start, serverMicros: times[0]! }
-          : undefined,
+          ? ({ sentAt: s.start, serverMicros: times[0]! } satisfies ClockMark)
+          : marks
+            ? ({ sentAt: s.start, nodes: marks, handed: new Map() } satisfies QuorumMark)
+            : undefined,
     });
   }
 

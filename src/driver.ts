@@ -10,6 +10,8 @@ import type { WaitStrategy } from "./waiting/strategy.js";
 
 /** The longest pause after a split vote that failed nodes (a node down or reconnecting) kept from a quorum, in ms. */
 export const SPLIT_PAUSE_MAX = 100;
+/** The longest a waiter that some nodes handed the lock to waits for the rest of a quorum's hand-offs, in ms. */
+const HAND_OFF_GATHER_MAX = 50;
 
 export interface DriveOptions {
   readonly ttl: number;
@@ -62,6 +64,7 @@ export async function drive<K extends PrimitiveKeys>(
     for (;;) {
       const tried = monotonicNow();
       last = await primitive.attempt(ctx, keys, token, ttl, signal, place);
+      const took = monotonicNow() - tried;
       if (place) place.attempts++;
       if (last.kind === "acquired") {
         if (signal?.aborted) {
@@ -83,7 +86,7 @@ export async function drive<K extends PrimitiveKeys>(
         // SPLIT_PAUSE_MAX, so a waiter looks a few times a second while a node is away, not hundreds.
         const failed = last.outcomes.some((o) => o.status === "error" || o.status === "timeout");
         failedSplits = failed ? failedSplits + 1 : 0;
-        const scale = Math.max(2, monotonicNow() - tried);
+        const scale = Math.max(2, took);
         const bound = failed ? Math.min(SPLIT_PAUSE_MAX, scale * 2 ** failedSplits) : scale;
         const split = failed ? bound * (0.5 + Math.random() / 2) : Math.random() * bound;
         await pause(Math.min(split, deadline - monotonicNow()), signal);
@@ -95,13 +98,28 @@ export async function drive<K extends PrimitiveKeys>(
       // already: until then no release would wake it. (One that does not listen yet gets that attempt from
       // `next`, as soon as it does.)
       if (place!.attempts === 1 && place!.registered === undefined && waiter.listening()) continue;
-      const message = await waiter.next(last.retryAfter, deadline, signal);
-      const handed = message === undefined ? undefined : primitive.claim?.(ctx, message, ttl, last);
-      if (handed) {
-        // The hand-off took the waiter out of the queue: its release has no place to drop.
-        place!.registered = undefined;
-        got = handed;
-        return { result: handed, place };
+      let messages = await waiter.next(last.retryAfter, deadline, signal);
+      /** Until when to wait for the other nodes' hand-offs once some handed the lock (a quorum's). */
+      let gatherUntil: number | undefined;
+      while (messages !== undefined && primitive.claim) {
+        let pending = false;
+        for (const message of messages) {
+          const handed = primitive.claim(ctx, message, ttl, last);
+          if (handed === "pending") pending = true;
+          else if (handed) {
+            // On one node the hand-off took the waiter out of the queue: its release has no place to drop. On a
+            // quorum, nodes that did not hand it the lock may still have it queued.
+            if (ctx.nodes.length === 1) place!.registered = undefined;
+            got = handed;
+            return { result: handed, place };
+          }
+        }
+        if (!pending) break;
+        // The nodes publish their hand-offs as one release reaches each: the rest come about one request's
+        // time apart. Without a quorum by then, the next attempt counts the handed nodes as granted.
+        gatherUntil ??= monotonicNow() + Math.min(HAND_OFF_GATHER_MAX, Math.max(2, 2 * took));
+        if (monotonicNow() >= gatherUntil) break;
+        messages = await waiter.next(undefined, Math.min(gatherUntil, deadline), signal);
       }
     }
   } catch (reason) {

@@ -1,9 +1,12 @@
-// A lock handed straight to a waiter by a release (fair mode's, and the mutex's on one node for a waiter that
-// waited long): the release set the waiter's token, bumped the fence for it and published
-// "h:<waiter id>:<fence>:<server µs>". The waiter holds from that server instant on, without asking.
+// A lock handed straight to a waiter by a release (fair mode's, the semaphore's on one node, and the mutex's for a
+// waiter that waited long): the release set the waiter's token, bumped the fence for it and published
+// "h:<waiter id>:<fence>:<server µs>". The waiter holds from that server instant on, without asking: on one node
+// at once, on a quorum once a quorum of nodes handed it the lock (see claimQuorumHandOff).
 import type { LockContext } from "./context.js";
+import type { NodeOutcome } from "./errors.js";
 import type { Acquired, Busy } from "./primitive.js";
 import { monotonicNow, serverEventStart, validityLeft } from "./validity.js";
+import type { WakeUp } from "./waiting/strategy.js";
 
 /** Where the server's clock stood when a request of the waiter's ran: a busy attempt's `mark`. */
 export interface ClockMark {
@@ -32,13 +35,90 @@ export function oneNodeLease(ctx: LockContext, start: number, fence: number): Ac
  */
 export function claimHandOff(
   ctx: LockContext,
-  message: string,
+  message: WakeUp,
   ttl: number,
   last: Busy,
 ): Acquired | undefined {
   const mark = last.mark as ClockMark | undefined;
-  const [kind, , fence, at] = message.split(":");
+  const [kind, , fence, at] = message.text.split(":");
   if (kind !== "h" || !mark) return undefined;
   const start = Math.min(monotonicNow(), serverEventStart(mark.sentAt, mark.serverMicros, Number(at)));
   return validityLeft(ttl, start, monotonicNow()) > 0 ? oneNodeLease(ctx, start, Number(fence)) : undefined;
+}
+
+/** What a refusing node said in a waiter's last busy attempt on a quorum (see {@link QuorumMark}). */
+export interface NodeMark {
+  /** The node's clock when it refused, µs. */
+  readonly serverMicros: number;
+  /** Its fencing counter then (every hand-off bumps it: a fence above it was handed after that refusal). */
+  readonly counter: number;
+  /** The connection's session the refusal came over (a new one may be a restarted server). */
+  readonly session: unknown;
+}
+
+/**
+ * A busy attempt's mark on a quorum, for a waiter that fences: per node, what it said when it refused (undefined
+ * for a node that did not refuse: granted and undone, failed, or not asked), and the hand-offs counted since.
+ */
+export interface QuorumMark {
+  /** Monotonic instant the attempt was sent. */
+  readonly sentAt: number;
+  readonly nodes: readonly (NodeMark | undefined)[];
+  /** Nodes that handed this waiter the lock since: their fence and the (local, monotonic) instant they did. */
+  readonly handed: Map<number, { readonly fence: number; readonly start: number }>;
+}
+
+/**
+ * A hand-off on a quorum (mutex/release.lua with "2"): each node hands the lock to the first waiter of its own
+ * queue, and publishes "h:<waiter id>:<fence>:<server µs>". The waiter holds once a quorum of nodes did, with
+ * validity counted from the earliest of them, and the highest fence when a quorum handed it that one (else its
+ * next attempt, which counts the handed nodes as granted, agrees on a fence as any attempt does).
+ *
+ * A node's message counts only if the node refused this waiter in its last attempt, over the connection it still
+ * has, with a fencing counter below the message's fence. A hand-off is then newer than that refusal, and nothing
+ * this waiter sent can have taken it back: every request it sent the node before (a split vote's undo) ran before
+ * the refusal, one connection running commands in order, and it sends the node nothing while it waits. An older
+ * message (a hand-off that an undo of its own deleted, read late on the subscriber's connection) has a fence at
+ * or below the counter the refusal reported, and only makes the driver attempt again. A new connection may lead to
+ * a restarted server (that lost what it granted): its messages do not count either.
+ */
+export function claimQuorumHandOff(
+  ctx: LockContext,
+  message: WakeUp,
+  ttl: number,
+  last: Busy,
+): Acquired | "pending" | undefined {
+  const mark = last.mark as QuorumMark | undefined;
+  const node = mark?.nodes[message.node];
+  if (!mark || !node || message.text.charCodeAt(0) !== 104) return undefined; // 'h'
+  const [, , fenceText, atText] = message.text.split(":");
+  const fence = Number(fenceText);
+  if (!(fence > node.counter) || node.session === undefined) return undefined;
+  if (ctx.nodes[message.node]!.session?.() !== node.session) return undefined;
+  const now = monotonicNow();
+  mark.handed.set(message.node, {
+    fence,
+    start: Math.min(now, serverEventStart(mark.sentAt, node.serverMicros, Number(atText))),
+  });
+  if (mark.handed.size < ctx.quorum) return "pending";
+  let value = 0;
+  let start = now;
+  for (const h of mark.handed.values()) {
+    if (h.fence > value) value = h.fence;
+    if (h.start < start) start = h.start;
+  }
+  let same = 0;
+  for (const h of mark.handed.values()) if (h.fence === value) same++;
+  if (same < ctx.quorum || validityLeft(ttl, start, now) <= 0) return undefined;
+  const outcomes: NodeOutcome[] = ctx.nodes.map((conn, i) => ({
+    node: conn.label,
+    status: mark.handed.has(i) ? "ok" : "pending",
+  }));
+  return {
+    kind: "acquired",
+    start,
+    fence: value,
+    outcomes,
+    done: ctx.nodes.map(() => settled[0]!),
+  };
 }

@@ -6,6 +6,7 @@ import type { LockContext } from "./context.js";
 import type { NodeOutcome } from "./errors.js";
 import type { ExtendResult } from "./lease.js";
 import type { Abortable } from "./signals.js";
+import type { WakeUp } from "./waiting/strategy.js";
 
 export interface PrimitiveKeys {
   /** The pub/sub channel releases are announced on: wake-ups addressed to a waiter id (a channel, not a key). */
@@ -81,10 +82,12 @@ export interface Primitive<K extends PrimitiveKeys = PrimitiveKeys> {
     place: Place | undefined,
   ): Promise<AttemptResult>;
   /**
-   * A wake-up addressed to this waiter (`message`, as published) may say the lock was handed to it: the lease,
-   * or undefined when there is nothing to take (the next attempt looks). `last` is the waiter's last busy attempt.
+   * A wake-up addressed to this waiter (`message`, as published, and the node it came from) may say the lock was
+   * handed to it: the lease; `pending` when it was handed on fewer nodes than a quorum so far (the driver waits a
+   * moment for the other nodes' messages); undefined when there is nothing to take (the next attempt looks).
+   * `last` is the waiter's last busy attempt: what the primitive learnt there, and counts since, is in its `mark`.
    */
-  claim?(ctx: LockContext, message: string, ttl: number, last: Busy): Acquired | undefined;
+  claim?(ctx: LockContext, message: WakeUp, ttl: number, last: Busy): Acquired | "pending" | undefined;
   /** The waiter gives up: drop its place, and pass on a lock handed or reserved to it meanwhile. */
   leave(
     ctx: LockContext,

@@ -23,6 +23,8 @@
                  path writes no queue entry), "0" to register win or lose
           lifetime: how long the place lasts without a refresh, in ms; "0": do not (re)register now
           arrival: the waiter's arrival (µs, as the nodes' clocks told it), or "" for this node's time
+  ARGV[5] (optional) "1" for a waiter on a quorum that fences: a refusal also says where the fencing counter
+          stands, so that the waiter can tell a hand-off made after this attempt from an older one (handoff.ts)
 
   Errors (leaving the lock as it was) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
   Returns the fence (an integer; 0 when not bumped) when the lock was taken and the counter existed before (the
@@ -32,7 +34,8 @@
           {1, fence, 1, remaining TTL in ms} when a release had handed it to this waiter already (its lease
           began then, not now),
           {0, remaining TTL in ms of the current holder or reservation (-1: the key has no TTL), or of the
-          earliest reader's expiry, this node's time in µs} when not.
+          earliest reader's expiry, this node's time in µs, and with ARGV[5] the fencing counter (0: none)} when
+          not.
 ]]
 -- The uncontended path first, before the shared functions below are defined (each definition builds a closure at
 -- every run: see mutex/release.lua): a call's first attempt, or one without a place, takes a free lock with SET NX,
@@ -92,6 +95,7 @@ local function register()
 end
 local function refused(pttl)
   if first then register() end
+  if ARGV[5] == '1' then return {0, pttl, now(), tonumber(redis.call('GET', KEYS[2])) or 0} end
   return {0, pttl, now()}
 end
 

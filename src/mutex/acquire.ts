@@ -32,6 +32,12 @@ export function newToken(): string {
  */
 export interface AttemptSpec {
   readonly script: LuaScript;
+  /**
+   * The script can be asked (ARGV[5]) for the fencing counter with a refusal, which a waiter on a quorum needs to
+   * count the nodes that hand it the lock (handoff.ts). The mutex's can; a read-write lock's readers are never
+   * handed one.
+   */
+  readonly handsOff?: boolean;
   readonly keys: readonly string[];
   readonly holder: FenceKeys;
   /** Releases the attempt's hold on `nodes`, each behind `after[i]`, keeping the lock for no waiter. */
@@ -49,6 +55,7 @@ export function attemptMutex(
 ): Promise<AttemptResult> {
   const spec: AttemptSpec = {
     script: acquireScript,
+    handsOff: true,
     keys: [keys.lock, keys.fence, keys.waiting, keys.heartbeats, keys.readers],
     holder: keys,
     undo: (nodes, after) => releaseMutex(ctx, keys, token, { nodes, after, reserve: false }),
@@ -73,6 +80,9 @@ export async function attemptWith(
   // A poller is not queued: a lock kept for it would wait for its next look.
   const queue = queueing(ctx, place, place?.reachable === true, start);
   const args = [token, ttl, ctx.fencing ? "1" : "0", placeArg(place, queue)];
+  // A queued waiter on a quorum that fences may be handed the lock: its refusals say where each counter stands.
+  const counted = spec.handsOff === true && queue.queued && ctx.fencing && ctx.nodes.length > 1;
+  if (counted) args.push("1");
   const grants: Ownership = { token, role: "grant" };
   let handedEarlier = 0;
   const { result, abandon, done } = vote<NodeReply>(
@@ -81,6 +91,8 @@ export async function attemptWith(
       const reply = (await runScript(conn, spec.script, spec.keys, args, abandoned, grants)) as
         | number
         | [number, number, number?, number?];
+      // (The session the reply came over: read now, before any reconnect can happen.)
+      const session = counted ? conn.session?.() : undefined;
       // The usual grant is a bare integer, the fence (0 when not bumped), of a counter that existed.
       if (typeof reply === "number") {
         return { status: "ok", value: { fence: reply, retryAfter: 0, existed: true, now: 0 } };
@@ -95,7 +107,14 @@ export async function attemptWith(
       }
       return {
         status: "refused",
-        value: { fence: 0, retryAfter: Number(reply[1]), existed: true, now: Number(reply[2]) },
+        value: {
+          fence: 0,
+          retryAfter: Number(reply[1]),
+          existed: true,
+          now: Number(reply[2]),
+          counter: counted && reply[3] !== undefined ? Number(reply[3]) : undefined,
+          session,
+        },
       };
     },
     {

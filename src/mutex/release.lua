@@ -1,9 +1,9 @@
 --[[
   Deletes the lock if, and only if, the owner still holds it (compare-and-delete), and in the same step wakes
   the first live waiter in the queue, and no one else. A waiter that has waited longer than `starving` (ARGV[3])
-  does not have to race for the lock: it is kept for that waiter alone for up to `keep` ms ("r:" + its id), or on
-  one node handed to it outright (`hand off`). Waiters whose place was not refreshed in time (crashed) are dropped
-  on the way. Also how a waiter leaves the queue (ARGV[2]), passing on a lock kept for it or handed to it.
+  does not have to race for the lock: it is handed to it outright (`hand off`: on a quorum node by node, to a
+  waiter that fences), or else kept for that waiter alone for up to `keep` ms ("r:" + its id). Waiters whose place
+  was not refreshed in time (crashed) are dropped on the way. Also how a waiter leaves the queue (ARGV[2]), passing on a lock kept for it or handed to it.
 
   KEYS[1] the lock key
   KEYS[2] the fencing counter key (bumped for a waiter the lock is handed to)
@@ -19,7 +19,9 @@
                 attempt undoes what it took: a waiter it would keep the lock for might hold only a minority)
           starving: how long a waiter waits before the lock is kept for it, in µs
           hand off: "1" to hand the lock straight to a waiter that has waited that long instead of keeping it
-                for that waiter (one node: the waiter holds from then on, with no attempt of its own), "0" to keep it
+                for that waiter (one node: the waiter holds from then on, with no attempt of its own); "2" the
+                same on a quorum, for a waiter that fences only (its manager counts the nodes that handed it the
+                lock by their fences, src/handoff.ts; any other waiter's lock is kept for it); "0" to keep it
           release id: an id of this release, the same on every node (so that the waiter knows the copies of one
                 wake-up)
           channel: the lock's channel: a waiter's manager listens on it suffixed with its tag
@@ -91,10 +93,14 @@ if queues == 2 and wakeReadersBefore('(' .. arrival) then
   return 1
 end
 if keep ~= '0' and clock() - tonumber(arrival) >= starving then
-  -- On one node: handed over outright (lua-shared/hand-off.lua), while the waiter's manager listens.
-  if handOff == '1' then
+  -- Handed over outright (lua-shared/hand-off.lua), while the waiter's manager listens: on one node, and on a
+  -- quorum to a waiter that fences.
+  if handOff ~= '0' then
     local _, ttl, fencing, token = placeParts(entry)
-    if token and handTo(writer, ttl, fencing, token, clock(), channel, true) then return 1 end
+    if token and (handOff == '1' or fencing == '1')
+        and handTo(writer, ttl, fencing, token, clock(), channel, true, handOff == '2') then
+      return 1
+    end
   end
   redis.call('SET', KEYS[1], 'r:' .. writer, 'PX', keep)
 else

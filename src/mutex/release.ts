@@ -28,11 +28,12 @@ export interface ReleaseMutexOptions extends ReleaseVoteOptions {
  * Compare-and-delete on the chosen nodes, waiting for each up to the node timeout; each node then wakes its
  * longest waiter (or keeps the lock for it). `after` makes the delete reach a node after the acquire it undoes.
  *
- * On one node a waiter that has waited long is handed the lock outright (its token and TTL are in its place), so
- * it holds without an attempt of its own: one request less per contended section. On a quorum the lock is only
- * kept for it: each node would hand off on its own, and nodes whose queues disagreed for a moment (a place not yet
- * registered everywhere) would give one waiter a minority for a whole TTL, where a kept lock lapses in
- * RESERVED_MS.
+ * A waiter that has waited long is handed the lock outright (its token and TTL are in its place), so it holds
+ * without an attempt of its own: one request less per node per contended section. On a quorum each node hands
+ * off on its own, to a waiter that fences only: its manager counts the nodes that handed it the lock by fences
+ * newer than its last look (src/handoff.ts), and with fewer than a quorum it makes an attempt, which counts the
+ * handed nodes as granted (and undoes them if the vote splits, as when the nodes' queues disagreed for a moment).
+ * A waiter that does not fence has the lock kept for it ("r:" + its id, for RESERVED_MS).
  */
 export function releaseMutex(
   ctx: LockContext,
@@ -48,14 +49,14 @@ export function releaseMutex(
     keys.readWaiting,
     keys.readHeartbeats,
   ];
-  const handOff = ctx.nodes.length === 1 && options.reserve !== false;
+  const handOff = options.reserve === false ? "0" : ctx.nodes.length === 1 ? "1" : "2";
   return releaseWith(ctx, releaseScript, scriptKeys, keys, token, options, handOff);
 }
 
 /**
  * Runs a release script that takes the mutex release's arguments (the mutex's, or a read-write lock's read side)
  * on the chosen nodes, as {@link releaseMutex} describes; `handOff`: hand the lock to a waiter that has waited long
- * rather than keep it for that waiter (mutex/release.lua).
+ * rather than keep it for that waiter ("1" on one node, "2" on a quorum: mutex/release.lua).
  */
 export function releaseWith(
   ctx: LockContext,
@@ -64,12 +65,12 @@ export function releaseWith(
   keys: Pick<MutexKeys, "lock" | "channel">,
   token: string,
   options: ReleaseMutexOptions,
-  handOff = false,
+  handOff: "0" | "1" | "2" = "0",
 ): Promise<ReleaseOutcome> {
   // What to do for the next waiter, in one argument (lua-shared/release-args.lua): the uncontended release reads
   // none of it.
   const keep = options.reserve === false ? 0 : RESERVED_MS;
-  const next = `${keep}:${STARVING_MS * 1000}:${handOff ? "1" : "0"}:${newReleaseId()}:${keys.channel}`;
+  const next = `${keep}:${STARVING_MS * 1000}:${handOff}:${newReleaseId()}:${keys.channel}`;
   const args = [token, options.drop ?? "", next];
   // An undo (reserve off) is the release that a later attempt of the same call can follow: its NOSCRIPT fallback
   // must not run behind that attempt (runScript). A lease's release, or a waiter leaving, has none after it.

@@ -1,7 +1,7 @@
 import type { RedisConnection, Subscriber } from "../clients/connection.js";
 import { type Abortable, pause } from "../signals.js";
 import { monotonicNow } from "../validity.js";
-import { type Waiter, type WaitStrategy, waiterIds } from "./strategy.js";
+import { type Waiter, type WaitStrategy, type WakeUp, waiterIds } from "./strategy.js";
 
 /** How long a waiter sleeps without news before it looks again, in case a wake-up was lost. */
 const RECHECK_MS = 1_000;
@@ -13,12 +13,17 @@ export const LINGER_MS = 1_000;
 
 /** Copies of one wake-up (one per node of a quorum) are recognised among a waiter's last this many messages. */
 const SEEN = 8;
+/** A waiter keeps at most this many messages between two looks (a quorum's hand-offs: one per node). */
+const KEPT = 16;
 
-/** One waiter's mailbox: the message addressed to it, and how to wake it if it sleeps. */
+/** One waiter's mailbox: the messages addressed to it since it last looked, and how to wake it if it sleeps. */
 interface Slot {
-  message: string | undefined;
+  messages: WakeUp[];
   wake: (() => void) | undefined;
-  /** Messages received lately: each node of a quorum publishes the same wake-up, and one is enough. */
+  /**
+   * Messages received lately: each node of a quorum publishes the same wake-up, and one is enough. A hand-off
+   * ("h:…") is its node's own (it counts towards a quorum), so it is told apart by node.
+   */
   readonly seen: string[];
 }
 
@@ -77,7 +82,7 @@ export class PubSubStrategy implements WaitStrategy {
   begin(lockChannel: string, id: string): Waiter {
     // This manager's own channel for the lock: the wake-ups for its waiters, and no other client's.
     const name = `${lockChannel}:${this.#ids.tag}`;
-    const slot: Slot = { message: undefined, wake: undefined, seen: [] };
+    const slot: Slot = { messages: [], wake: undefined, seen: [] };
     let channel: Channel | undefined;
     let subscribed = 0;
     // A channel this manager already listens on (other waiters, or one lingering after them) is joined before
@@ -106,7 +111,7 @@ export class PubSubStrategy implements WaitStrategy {
           );
           return take(slot);
         }
-        if (slot.message === undefined) {
+        if (slot.messages.length === 0) {
           const recheck = subscribed > 0 ? RECHECK_MS : this.#options.fallbackInterval;
           const untilFree = retryAfter === undefined ? recheck : retryAfter + 1;
           await park(slot, Math.min(untilFree, recheck, deadline - monotonicNow()), signal);
@@ -134,9 +139,9 @@ export class PubSubStrategy implements WaitStrategy {
   }
 
   #subscriberSet(): Subscriber[] {
-    this.#subscribers ??= this.#nodes.map((node) =>
+    this.#subscribers ??= this.#nodes.map((node, i) =>
       node.subscriber({
-        message: (channel, message) => this.#onMessage(channel, message),
+        message: (channel, message) => this.#onMessage(channel, message, i),
         reconnected: () => this.#wakeEveryone(),
       }),
     );
@@ -201,16 +206,19 @@ export class PubSubStrategy implements WaitStrategy {
     channel.linger.unref();
   }
 
-  #onMessage(name: string, message: string): void {
+  #onMessage(name: string, message: string, node: number): void {
     // "<kind>:<waiter id>[:…]": the id is everything between the first two colons.
     const from = message.indexOf(":") + 1;
     if (from === 0) return;
     const to = message.indexOf(":", from);
     const slot = this.#channels.get(name)?.waiters.get(message.slice(from, to < 0 ? undefined : to));
-    if (!slot || slot.seen.includes(message)) return;
-    slot.seen.push(message);
+    if (!slot) return;
+    const seen = message.charCodeAt(0) === 104 ? `${node}|${message}` : message; // 'h': a hand-off
+    if (slot.seen.includes(seen)) return;
+    slot.seen.push(seen);
     if (slot.seen.length > SEEN) slot.seen.shift();
-    slot.message = message;
+    slot.messages.push({ text: message, node });
+    if (slot.messages.length > KEPT) slot.messages.shift();
     slot.wake?.();
   }
 
@@ -219,11 +227,12 @@ export class PubSubStrategy implements WaitStrategy {
   }
 }
 
-/** The message addressed to this waiter, once: a second look finds nothing. */
-function take(slot: Slot): string | undefined {
-  const message = slot.message;
-  slot.message = undefined;
-  return message;
+/** The messages addressed to this waiter, once: a second look finds nothing new. */
+function take(slot: Slot): readonly WakeUp[] | undefined {
+  if (slot.messages.length === 0) return undefined;
+  const messages = slot.messages;
+  slot.messages = [];
+  return messages;
 }
 
 /** Sleeps until the slot is woken, `ms` passes, or `signal` aborts (rejecting with its reason). */

@@ -20,18 +20,24 @@ export interface WaitStrategy {
   close(): Promise<void>;
 }
 
+/** A message addressed to a waiter, as published, and the node that published it (its index in the manager's). */
+export interface WakeUp {
+  readonly text: string;
+  readonly node: number;
+}
+
 export interface Waiter {
   /**
    * Resolves when another attempt is worth making, and never later than `deadline` (monotonic ms).
    * `retryAfter` is when to look again at the latest (e.g. the holder's remaining TTL: the lock is free by then).
-   * Rejects with the signal's reason when `signal` aborts. Resolves with the message addressed to this waiter,
-   * when one woke it.
+   * Rejects with the signal's reason when `signal` aborts. Resolves with the messages addressed to this waiter
+   * since the last call, oldest first, when they woke it.
    */
   next(
     retryAfter: number | undefined,
     deadline: number,
     signal: Abortable | undefined,
-  ): Promise<string | undefined>;
+  ): Promise<readonly WakeUp[] | undefined>;
   /**
    * Whether wake-ups addressed to this waiter reach it already (its channel is subscribed). Until then, `next`
    * resolves as soon as they do, so that an attempt made after it sees anything published before. (A method,

@@ -178,56 +178,70 @@ describe("attempts per contended acquire", () => {
     },
   );
 
-  it(
-    "five nodes: a manager that saw the nodes' clock lately queues in its first busy attempt, at one arrival on every node",
-    T,
-    async () => {
-      const resource = fresh("attempts-5");
-      const urls = five.urls();
-      const holder = new LockManager({ nodes: urls });
-      const spy = spiedNodes(urls);
-      const calls = () => spy.calls(acquireScript.sha1);
-      const waiter = new LockManager({ nodes: spy.clients });
-      const admins = urls.map(inspector);
-      const queue = `quorumlock:{${resource}}:waiting`;
-      const queued = async () => {
-        for (const admin of admins) while ((await admin.zcard(queue)) === 0) await sleep(2);
-      };
-      try {
-        // A first round subscribes the waiter's manager to the resource's channel and shows it the nodes' clock.
-        let held = await holder.acquire(resource);
-        let waiting = waiter.acquire(resource, { wait: 5_000 });
-        await queued();
-        await held.release();
-        await (await waiting).release();
+  for (const fencing of [true, false]) {
+    it(
+      `five nodes: a manager that saw the nodes' clock lately queues in its first busy attempt, at one arrival on every node; ${fencing ? "the release hands it the lock" : "without fencing, the release keeps the lock for it and its next attempt takes it"}`,
+      T,
+      async () => {
+        const resource = fresh("attempts-5");
+        const urls = five.urls();
+        const holder = new LockManager({ nodes: urls });
+        const spy = spiedNodes(urls);
+        const calls = () => spy.calls(acquireScript.sha1);
+        const waiter = new LockManager({ nodes: spy.clients, fencing });
+        const admins = urls.map(inspector);
+        const queue = `quorumlock:{${resource}}:waiting`;
+        const queued = async () => {
+          for (const admin of admins) while ((await admin.zcard(queue)) === 0) await sleep(2);
+        };
+        // What node 0 publishes for the waiter: a hand-off ("h:…") or a wake-up ("w:…").
+        const watcher = inspector(urls[0]!);
+        const kinds: string[] = [];
+        watcher.on("pmessage", (_pattern: string, _channel: string, message: string) =>
+          kinds.push(message[0]!),
+        );
+        await watcher.psubscribe(`${mutexKeys("quorumlock:", resource).channel}*`);
+        try {
+          // A first round subscribes the waiter's manager to the resource's channel and shows it the nodes' clock.
+          let held = await holder.acquire(resource);
+          let waiting = waiter.acquire(resource, { wait: 5_000 });
+          await queued();
+          await held.release();
+          await (await waiting).release();
 
-        // Votes settle on a quorum: a release may reach the last nodes later, and an acquire sent before it would
-        // be refused there. So the counted round starts from a lock free on every node, held on every node.
-        const lock = `quorumlock:{${resource}}`;
-        for (const admin of admins) while ((await admin.exists(lock)) === 1) await sleep(2);
-        held = await holder.acquire(resource);
-        for (const admin of admins) while ((await admin.get(lock)) !== held.token) await sleep(2);
-        const before = calls();
-        const releases = spy.calls(releaseScript.sha1);
-        waiting = waiter.acquire(resource, { wait: 5_000 });
-        await queued();
-        const places = await Promise.all(admins.map((a) => a.zrange(queue, 0, -1, "WITHSCORES")));
-        assert.equal(new Set(places.map((p) => p.join(" "))).size, 1, `one place: ${places.join(" | ")}`);
-        assert.equal(calls() - before, 5, "queued by its first attempt");
-        await held.release();
-        await (await waiting).release();
-        // The busy attempt that queued it, and the one a release woke, on each node.
-        assert.equal(calls() - before, 10);
-        // And its release on each node: no undo of the busy attempt, which every node refused (its vote waited
-        // for all five replies rather than undo blindly where two were still on their way).
-        assert.equal(spy.calls(releaseScript.sha1) - releases, 5);
-      } finally {
-        for (const admin of admins) admin.disconnect();
-        await Promise.all([holder.close(), waiter.close()]);
-        spy.close();
-      }
-    },
-  );
+          // Votes settle on a quorum: a release may reach the last nodes later, and an acquire sent before it would
+          // be refused there. So the counted round starts from a lock free on every node, held on every node.
+          const lock = `quorumlock:{${resource}}`;
+          for (const admin of admins) while ((await admin.exists(lock)) === 1) await sleep(2);
+          held = await holder.acquire(resource);
+          for (const admin of admins) while ((await admin.get(lock)) !== held.token) await sleep(2);
+          const before = calls();
+          const releases = spy.calls(releaseScript.sha1);
+          kinds.length = 0;
+          waiting = waiter.acquire(resource, { wait: 5_000 });
+          await queued();
+          const places = await Promise.all(admins.map((a) => a.zrange(queue, 0, -1, "WITHSCORES")));
+          assert.equal(new Set(places.map((p) => p.join(" "))).size, 1, `one place: ${places.join(" | ")}`);
+          assert.equal(calls() - before, 5, "queued by its first attempt");
+          // Waited long enough for each node's release to hand it the lock (or keep it for it, without fencing).
+          await sleep(STARVING_MS * 2);
+          await held.release();
+          await (await waiting).release();
+          // The busy attempt that queued it, on each node; without fencing, the one that takes the kept lock too.
+          assert.equal(calls() - before, fencing ? 5 : 10);
+          assert.deepEqual(kinds, [fencing ? "h" : "w"], "what node 0 published for the waiter");
+          // And its release on each node: no undo of the busy attempt, which every node refused (its vote waited
+          // for all five replies rather than undo blindly where two were still on their way).
+          assert.equal(spy.calls(releaseScript.sha1) - releases, 5);
+        } finally {
+          watcher.disconnect();
+          for (const admin of admins) admin.disconnect();
+          await Promise.all([holder.close(), waiter.close()]);
+          spy.close();
+        }
+      },
+    );
+  }
   for (const count of [1, 5] as const) {
     it(
       count === 1

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { LockManager } from "../../src/index.js";
+import { type Lease, LockManager } from "../../src/index.js";
 import { mutexKeys } from "../../src/mutex/keys.js";
 import { inspector } from "../support/adapters.js";
 import { fresh } from "../support/names.js";
@@ -187,5 +187,124 @@ describe("a release hands the lock to a waiter that has waited long (one node)",
         await Promise.all([holder.close(), waiter.close()]);
       }
     },
+  );
+});
+
+// On a quorum each node's release hands the lock to the first waiter of its own queue, if that waiter fences
+// (mutex/release.lua with "2"); the waiter holds once a quorum of nodes handed it the lock, with fences newer than
+// its last refusals (src/handoff.ts).
+describe("a release hands the lock to a waiter that has waited long (five nodes)", () => {
+  const five = useNodes(5);
+
+  interface Queued {
+    readonly keys: ReturnType<typeof keysOf>;
+    readonly admins: ReturnType<typeof inspector>[];
+    /** Held by another manager on every node. */
+    readonly held: Lease;
+    /** The waiter's acquire, queued on every node for 20 ms (long enough to be handed the lock). */
+    readonly waiting: Promise<Lease>;
+    /** Whether `waiting` has settled. */
+    settled(): boolean;
+  }
+
+  /** Runs `body` with a lock held and a waiter of another manager (with `ttl`) queued for it; then cleans up. */
+  async function withQueuedWaiter(name: string, ttl: number | undefined, body: (q: Queued) => Promise<void>) {
+    const resource = fresh(name);
+    const keys = keysOf(resource);
+    const holder = new LockManager({ nodes: five.urls() });
+    const waiter = new LockManager({ nodes: five.urls(), ...(ttl === undefined ? {} : { ttl }) });
+    const admins = five.urls().map(inspector);
+    try {
+      const held = await holder.acquire(resource);
+      let settled = false;
+      const waiting = waiter.acquire(resource, { wait: 5_000 }).finally(() => {
+        settled = true;
+      });
+      for (const admin of admins) while ((await admin.zcard(keys.waiting)) === 0) await sleep(2);
+      await sleep(20);
+      await body({ keys, admins, held, waiting, settled: () => settled });
+    } finally {
+      for (const admin of admins) admin.disconnect();
+      await Promise.all([holder.close(), waiter.close()]);
+    }
+  }
+
+  it(
+    "every node hands it the lock: the waiter holds with the next fence, its lease counted from the hand-offs",
+    T,
+    () =>
+      withQueuedWaiter("handoff-quorum", 5_000, async ({ keys, admins, held, waiting }) => {
+        await held.release();
+        const lease = await waiting;
+        const values = await Promise.all(admins.map((a) => a.get(keys.lock)));
+        assert.deepEqual(
+          values,
+          values.map(() => lease.token),
+          "handed to the waiter on every node",
+        );
+        assert.equal(lease.fence, held.fence! + 1);
+        const pttls = await Promise.all(admins.map((a) => a.pttl(keys.lock)));
+        assert.ok(
+          lease.remainingMs <= Math.min(...pttls) + 5,
+          `${lease.remainingMs} ms left; nodes ${pttls}`,
+        );
+        await lease.release();
+      }),
+  );
+
+  it(
+    "hand-offs from a minority are no lease: the waiter holds only once a quorum grants it the lock",
+    T,
+    () =>
+      withQueuedWaiter("handoff-minority", undefined, async ({ keys, admins, held, waiting }) => {
+        // On nodes 2, 3 and 4 another waiter queued first (the queues disagree), whose manager nobody runs: those
+        // nodes keep the lock for it briefly; nodes 0 and 1 hand it to our waiter.
+        for (const admin of admins.slice(2)) {
+          const [seconds = 0, micros = 0] = (await admin.time()).map(Number);
+          await admin.zadd(keys.waiting, 1, "ghost.1");
+          const expires = seconds * 1000 + Math.floor(micros / 1000) + 3_000;
+          await admin.hset(keys.heartbeats, "ghost.1", `${expires}:30000:1:deadbeef`);
+        }
+        const [id = ""] = await admins[0]!.zrange(keys.waiting, 0, 0);
+        await held.release();
+        const lease = await waiting;
+        const values = await Promise.all(admins.map((a) => a.get(keys.lock)));
+        const holding = values.filter((v) => v === lease.token).length;
+        assert.ok(holding >= 3, `the waiter's lease is held on ${holding} nodes: ${values.join(" ")}`);
+        assert.ok(lease.fence! > held.fence!);
+        // Nodes 0 and 1 kept its place when they handed it the lock: given back, it stayed first in line there.
+        const places = await Promise.all(admins.map((a) => a.zscore(keys.waiting, id)));
+        assert.ok(
+          places.every((p) => p !== null),
+          `its place on each node: ${places.join(" ")}`,
+        );
+        await lease.release();
+        const left = await Promise.all(admins.map((a) => a.zscore(keys.waiting, id)));
+        assert.deepEqual(left, [null, null, null, null, null], "its release dropped its place everywhere");
+      }),
+  );
+
+  it(
+    "a hand-off older than the waiter's last refusal does not count (its fence is not above that counter)",
+    T,
+    () =>
+      withQueuedWaiter("handoff-stale", undefined, async ({ keys, admins, held, waiting, settled }) => {
+        // What a node would publish for a hand-off made before the waiter's refusal (one that an undo of its own
+        // took back, read late): every node's message, each with the fence its counter stood at then.
+        const [id = ""] = await admins[0]!.zrange(keys.waiting, 0, 0);
+        const channel = `${keys.channel}:${id.split(".")[0]}`;
+        for (const admin of admins) {
+          const [seconds = 0, micros = 0] = (await admin.time()).map(Number);
+          const fence = await admin.get(keys.fence);
+          const heard = await admin.publish(channel, `h:${id}:${fence}:${seconds * 1_000_000 + micros}`);
+          assert.equal(heard, 1, "the waiter's manager listens");
+        }
+        await sleep(200);
+        assert.equal(settled(), false, "the waiter did not take the stale hand-offs for a lease");
+        await held.release();
+        const lease = await waiting;
+        assert.ok(lease.fence! > held.fence!);
+        await lease.release();
+      }),
   );
 });
