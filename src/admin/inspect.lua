@@ -15,19 +15,28 @@
   Returns {token or nil, remaining TTL in ms (-2: no lock, -1: no expiry), fencing counter or nil,
            waiters queued for the lock (default and fair mode), {reader token, ms left, …} of live readers,
            {holder token, permits, ms left, …} of the semaphore's live holders, the semaphore's limit or nil,
-           readers waiting, waiters for the semaphore's permits}, counting only places not yet expired.
+           readers waiting, waiters for the semaphore's permits}, counting only places not yet expired, and not
+           the places of a holder (in quorum mode a waiter's place stays queued while it holds, until its call
+           drops it).
 ]]
 --- @include "../lua-shared/clock.lua"
 local _, nowMs = serverNow()
--- Live places in a waiters' hash: every kind of place opens with its expiry (server ms).
-local function waiting(key)
+-- Live places in a waiters' hash: every kind of place opens with its expiry (server ms), and a writer's or a
+-- semaphore waiter's ends with its token; places of a token in `holding` (a set) are not counted.
+local function waiting(key, holding)
   local count = 0
   for _, entry in ipairs(redis.call('HVALS', key)) do
     local expires = tonumber(string.match(entry, '^%d+'))
-    if expires and expires > nowMs then count = count + 1 end
+    local token = holding and string.match(entry, ':([^:]+)$')
+    if expires and expires > nowMs and not (token and holding[token]) then count = count + 1 end
   end
   return count
 end
+local lockHolder = redis.call('GET', KEYS[1])
+local holdsLock = {}
+if lockHolder then holdsLock[lockHolder] = true end
+local holdsPermits = {}
+for _, token in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. nowMs, '+inf')) do holdsPermits[token] = true end
 -- Live members of a sorted set scored by expiry, as {member, ms left, …} (expired ones are not shown).
 local function live(key, withPermits)
   local out = {}
@@ -39,6 +48,6 @@ local function live(key, withPermits)
   end
   return out
 end
-return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[2]),
-  waiting(KEYS[3]) + waiting(KEYS[7]), live(KEYS[4], false), live(KEYS[5], true), redis.call('HGET', KEYS[6], ':limit'),
-  waiting(KEYS[8]), waiting(KEYS[9])}
+return {lockHolder, redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[2]),
+  waiting(KEYS[3], holdsLock) + waiting(KEYS[7], holdsLock), live(KEYS[4], false), live(KEYS[5], true),
+  redis.call('HGET', KEYS[6], ':limit'), waiting(KEYS[8]), waiting(KEYS[9], holdsPermits)}

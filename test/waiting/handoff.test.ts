@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { LockAdmin } from "../../src/admin.js";
 import { type Lease, LockManager } from "../../src/index.js";
 import { mutexKeys } from "../../src/mutex/keys.js";
 import { inspector } from "../support/adapters.js";
@@ -197,6 +198,7 @@ describe("a release hands the lock to a waiter that has waited long (five nodes)
   const five = useNodes(5);
 
   interface Queued {
+    readonly resource: string;
     readonly keys: ReturnType<typeof keysOf>;
     readonly admins: ReturnType<typeof inspector>[];
     /** Held by another manager on every node. */
@@ -222,7 +224,7 @@ describe("a release hands the lock to a waiter that has waited long (five nodes)
       });
       for (const admin of admins) while ((await admin.zcard(keys.waiting)) === 0) await sleep(2);
       await sleep(20);
-      await body({ keys, admins, held, waiting, settled: () => settled });
+      await body({ resource, keys, admins, held, waiting, settled: () => settled });
     } finally {
       for (const admin of admins) admin.disconnect();
       await Promise.all([holder.close(), waiter.close()]);
@@ -233,7 +235,7 @@ describe("a release hands the lock to a waiter that has waited long (five nodes)
     "every node hands it the lock: the waiter holds with the next fence, its lease counted from the hand-offs",
     T,
     () =>
-      withQueuedWaiter("handoff-quorum", 5_000, async ({ keys, admins, held, waiting }) => {
+      withQueuedWaiter("handoff-quorum", 5_000, async ({ resource, keys, admins, held, waiting }) => {
         await held.release();
         const lease = await waiting;
         const values = await Promise.all(admins.map((a) => a.get(keys.lock)));
@@ -243,6 +245,14 @@ describe("a release hands the lock to a waiter that has waited long (five nodes)
           "handed to the waiter on every node",
         );
         assert.equal(lease.fence, held.fence! + 1);
+        // Each node kept its place until its call ends; `status` does not count a holder as a waiter.
+        assert.deepEqual(await Promise.all(admins.map((a) => a.zcard(keys.waiting))), [1, 1, 1, 1, 1]);
+        const admin = new LockAdmin({ nodes: five.urls() });
+        try {
+          assert.equal((await admin.inspect(resource)).waiters, 0);
+        } finally {
+          await admin.close();
+        }
         const pttls = await Promise.all(admins.map((a) => a.pttl(keys.lock)));
         assert.ok(
           lease.remainingMs <= Math.min(...pttls) + 5,
@@ -306,5 +316,33 @@ describe("a release hands the lock to a waiter that has waited long (five nodes)
         assert.ok(lease.fence! > held.fence!);
         await lease.release();
       }),
+  );
+
+  it(
+    "status does not count a semaphore's holder as waiting (on a quorum its place stays while it holds)",
+    T,
+    async () => {
+      const name = fresh("handoff-status-semaphore");
+      const holder = new LockManager({ nodes: five.urls() });
+      const waiter = new LockManager({ nodes: five.urls() });
+      const admins = five.urls().map(inspector);
+      const admin = new LockAdmin({ nodes: five.urls() });
+      const queue = `quorumlock:{${name}}:semaphore:waiting`;
+      try {
+        const held = await holder.semaphore(name, { limit: 1 }).acquire();
+        const waiting = waiter.semaphore(name, { limit: 1 }).acquire({ wait: 5_000 });
+        for (const a of admins) while ((await a.zcard(queue)) === 0) await sleep(2);
+        assert.equal((await admin.inspect(name)).permitWaiters, 1);
+        await held.release();
+        const lease = await waiting;
+        const places = await Promise.all(admins.map((a) => a.zcard(queue)));
+        assert.ok(places.includes(1), `its place is still queued on some nodes: ${places.join(" ")}`);
+        assert.equal((await admin.inspect(name)).permitWaiters, 0);
+        await lease.release();
+      } finally {
+        for (const a of admins) a.disconnect();
+        await Promise.all([holder.close(), waiter.close(), admin.close()]);
+      }
+    },
   );
 });
