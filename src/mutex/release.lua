@@ -3,7 +3,8 @@
   the first live waiter in the queue, and no one else. A waiter that has waited longer than `starving` (ARGV[3])
   does not have to race for the lock: it is handed to it outright (`hand off`: on a quorum node by node, to a
   waiter that fences), or else kept for that waiter alone for up to `keep` ms ("r:" + its id). Waiters whose place
-  was not refreshed in time (crashed) are dropped on the way. Also how a waiter leaves the queue (ARGV[2]), passing on a lock kept for it or handed to it.
+  was not refreshed in time (crashed) are dropped on the way. Also how a waiter leaves the queue (ARGV[2]),
+  passing on a lock kept for it or handed to it.
 
   KEYS[1] the lock key
   KEYS[2] the fencing counter key (bumped for a waiter the lock is handed to)
