@@ -60,16 +60,35 @@ end
 -- `nowMs` nil, the clock is read only when someone waits. `holders` nil: no waiter is looked up among the holders,
 -- for one node, where a grant drops the waiter's place in the same step (so a queued waiter never holds; a place
 -- that an earlier version left behind a grant would only count as waiting, which refuses more, never less).
+-- A set of the holders' tokens, read in one call (nil when there are more than 16: then each is looked up alone).
+local function holderSet(holders)
+  local tokens = redis.call('ZRANGE', holders, 0, 16)
+  if #tokens > 16 then return nil end
+  local set = {}
+  for _, token in ipairs(tokens) do set[token] = true end
+  return set
+end
+
 local function eachWaiter(waiting, heartbeats, holders, nowMs, visit)
   local kept = 0
+  -- Whether a waiter holds: the few holders read once per walk, rather than a ZSCORE per waiter (on a quorum a
+  -- waiter stays queued while it holds, and every attempt and release walks the waiters ahead).
+  local holding
+  local function isHolder(token)
+    if holding == nil then holding = holderSet(holders) or false end
+    if holding then return holding[token] end
+    return redis.call('ZSCORE', holders, token)
+  end
   while true do
     local batch = redis.call('ZRANGE', waiting, kept, kept + 15)
     if #batch == 0 then return end
     if not nowMs then nowMs = select(2, serverNow()) end
-    for _, id in ipairs(batch) do
-      local expires, wanted, token, ttl, fencing, limit = waiterParts(redis.call('HGET', heartbeats, id) or '')
+    -- Their places in one call, not one each.
+    local entries = redis.call('HMGET', heartbeats, unpack(batch))
+    for i, id in ipairs(batch) do
+      local expires, wanted, token, ttl, fencing, limit = waiterParts(entries[i] or '')
       if expires and tonumber(expires) > nowMs then
-        local holds = holders and redis.call('ZSCORE', holders, token)
+        local holds = holders and isHolder(token)
         if not holds and visit(id, tonumber(wanted), token, ttl, fencing, limit) then
           return
         end

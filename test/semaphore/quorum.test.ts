@@ -1,6 +1,7 @@
 // Why a quorum semaphore needs more than a majority, shown on real nodes, and the arithmetic behind it.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { LockManager, LockUnavailableError } from "../../src/index.js";
 import { semaphoreQuorum } from "../../src/semaphore/index.js";
 import { semaphoreKeys } from "../../src/semaphore/keys.js";
@@ -75,6 +76,41 @@ describe("the semaphore's quorum", () => {
       }
     });
   });
+});
+
+describe("waiters ahead, on a quorum where more than 16 leases hold (the walk looks each holder up alone)", () => {
+  let nodes: RedisNodes;
+  let locks: LockManager;
+  before(async () => {
+    nodes = await startRedisNodes(3);
+    locks = new LockManager({ nodes: nodes.urls() });
+  });
+  after(async () => {
+    await locks?.close();
+    await nodes?.stopAll();
+  });
+
+  for (const holding of [8, 18]) {
+    it(`${holding} holders of 20: a waiter wanting more than is free keeps newcomers off the permits it needs`, async () => {
+      const name = `sem-ahead-${holding}:${process.pid}`;
+      const keys = semaphoreKeys("quorumlock:", name);
+      const sem = locks.semaphore(name, { limit: 20 });
+      const held = [];
+      for (let i = 0; i < holding; i++) held.push(await sem.acquire());
+      const wanted = 20 - holding + 1;
+      const waiting = sem.acquire({ permits: wanted, wait: 10_000 });
+      await inspect(nodes.urls(), async (all) => {
+        for (const node of all) while ((await node.zcard(keys.waiting)) === 0) await sleep(2);
+      });
+      // One permit short for the waiter; a newcomer's fits what is free, but would take what the waiter needs.
+      assert.equal(await sem.tryAcquire({ permits: wanted - 1 }), null);
+      await held.pop()!.release();
+      const lease = await waiting;
+      assert.ok(lease.valid);
+      await lease.release();
+      for (const h of held) await h.release();
+    });
+  }
 });
 
 describe("the checker's semaphore checks", () => {
