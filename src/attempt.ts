@@ -115,8 +115,9 @@ export async function settleAttempt(
     let retryAfter: number | undefined;
     const times: number[] = [];
     let marks: (NodeMark | undefined)[] | undefined;
-    round.verdicts.forEach((v, i) => {
-      if (v?.status !== "refused") return;
+    for (let i = 0; i < round.verdicts.length; i++) {
+      const v = round.verdicts[i];
+      if (v?.status !== "refused") continue;
       const { retryAfter: wait, now, counter } = v.value;
       if (wait > 0 && (retryAfter === undefined || wait < retryAfter)) retryAfter = wait;
       if (now > 0) times.push(now);
@@ -124,7 +125,7 @@ export async function settleAttempt(
         marks ??= new Array(ctx.nodes.length).fill(undefined);
         marks[i] = { serverMicros: now, counter, session: v.value.session };
       }
-    });
+    }
     if (times.length > 0) {
       times.sort((a, b) => a - b);
       const median = times[Math.floor(times.length / 2)]!;

@@ -4,6 +4,7 @@
 // at once, on a quorum once a quorum of nodes handed it the lock (see claimQuorumHandOff).
 import type { LockContext } from "./context.js";
 import type { NodeOutcome } from "./errors.js";
+import { steadyFence } from "./fencing/agree.js";
 import type { Acquired, Busy } from "./primitive.js";
 import { monotonicNow, serverEventStart, validityLeft } from "./validity.js";
 import type { WakeUp } from "./waiting/strategy.js";
@@ -93,7 +94,9 @@ export function claimQuorumHandOff(
   if (!mark || !node || message.text.charCodeAt(0) !== 104) return undefined; // 'h'
   const [, , fenceText, atText] = message.text.split(":");
   const fence = Number(fenceText);
-  if (!(fence > node.counter) || node.session === undefined) return undefined;
+  // (A refusal that saw no counter, 0, counts nothing: the hand-off then started one, which only an attempt's
+  // agreement, asking every node, may take as a fence.)
+  if (!(node.counter > 0 && fence > node.counter) || node.session === undefined) return undefined;
   if (ctx.nodes[message.node]!.session?.() !== node.session) return undefined;
   const now = monotonicNow();
   mark.handed.set(message.node, {
@@ -101,15 +104,12 @@ export function claimQuorumHandOff(
     start: Math.min(now, serverEventStart(mark.sentAt, node.serverMicros, Number(atText))),
   });
   if (mark.handed.size < ctx.quorum) return "pending";
-  let value = 0;
+  // The fence as an attempt's agreement takes it without a write-back (fencing/agree.ts); otherwise an attempt.
+  // (Every counter the refusals reported existed, and each hand-off counted up from it.)
+  const agreed = steadyFence(ctx.quorum, mark.handed.values());
   let start = now;
-  for (const h of mark.handed.values()) {
-    if (h.fence > value) value = h.fence;
-    if (h.start < start) start = h.start;
-  }
-  let same = 0;
-  for (const h of mark.handed.values()) if (h.fence === value) same++;
-  if (same < ctx.quorum || validityLeft(ttl, start, now) <= 0) return undefined;
+  for (const h of mark.handed.values()) if (h.start < start) start = h.start;
+  if (agreed === undefined || validityLeft(ttl, start, now) <= 0) return undefined;
   const outcomes: NodeOutcome[] = ctx.nodes.map((conn, i) => ({
     node: conn.label,
     status: mark.handed.has(i) ? "ok" : "pending",
@@ -117,7 +117,7 @@ export function claimQuorumHandOff(
   return {
     kind: "acquired",
     start,
-    fence: value,
+    fence: agreed,
     outcomes,
     done: ctx.nodes.map(() => settled[0]!),
   };

@@ -35,8 +35,6 @@ end
 local lockHolder = redis.call('GET', KEYS[1])
 local holdsLock = {}
 if lockHolder then holdsLock[lockHolder] = true end
-local holdsPermits = {}
-for _, token in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. nowMs, '+inf')) do holdsPermits[token] = true end
 -- Live members of a sorted set scored by expiry, as {member, ms left, …} (expired ones are not shown).
 local function live(key, withPermits)
   local out = {}
@@ -48,6 +46,9 @@ local function live(key, withPermits)
   end
   return out
 end
+local permitHolders = live(KEYS[5], true)
+local holdsPermits = {}
+for i = 1, #permitHolders, 3 do holdsPermits[permitHolders[i]] = true end
 return {lockHolder, redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[2]),
-  waiting(KEYS[3], holdsLock) + waiting(KEYS[7], holdsLock), live(KEYS[4], false), live(KEYS[5], true),
+  waiting(KEYS[3], holdsLock) + waiting(KEYS[7], holdsLock), live(KEYS[4], false), permitHolders,
   redis.call('HGET', KEYS[6], ':limit'), waiting(KEYS[8]), waiting(KEYS[9], holdsPermits)}

@@ -48,11 +48,29 @@ export function agreeOnFence(
   // That the other granting nodes have no counter either proves nothing (they may never have seen the
   // resource, while the witnesses refuse or are slow). One node has nobody to ask.
   const everyNode = ctx.nodes.length > 1 && missing;
-  let same = 0;
-  for (const v of granted) if (v.fence === value) same++;
   // The steady state, answered without a promise: this runs for every lock taken.
-  if (!everyNode && same >= ctx.quorum) return value;
+  if (!everyNode && steadyFence(ctx.quorum, granted) !== undefined) return value;
   return syncUntilAgreed(ctx, keys, token, ttl, start, value, everyNode, signal);
+}
+
+/**
+ * The steady state of {@link agreeOnFence}: the highest fence, when at least `quorum` of the nodes reported that
+ * very value (then a majority holds it already, and no write-back is needed); undefined otherwise. The caller
+ * has checked that every counter existed.
+ */
+export function steadyFence(
+  quorum: number,
+  granted: Iterable<{ readonly fence: number }>,
+): number | undefined {
+  let value = 0;
+  let same = 0;
+  for (const v of granted) {
+    if (v.fence > value) {
+      value = v.fence;
+      same = 1;
+    } else if (v.fence === value) same++;
+  }
+  return same >= quorum ? value : undefined;
 }
 
 /** {@link agreeOnFence}'s write-back: `value` to a majority (after asking every node, with `everyNode`). */

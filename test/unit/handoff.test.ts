@@ -58,6 +58,13 @@ describe("a quorum's hand-offs", () => {
     assert.equal(claim(0), "pending");
   });
 
+  it("do not count a node whose refusal saw no fencing counter (the hand-off started one)", () => {
+    const { claim, mark } = setUp();
+    (mark.nodes as NodeMark[])[0] = { ...mark.nodes[0]!, counter: 0 };
+    assert.equal(claim(0, 1_700_000_000_000_000), undefined);
+    assert.equal(mark.handed.size, 0);
+  });
+
   it("do not count a node it did not hear refuse, nor one whose connection is new since", () => {
     const { claim, mark, sessions } = setUp([true, false, true, true, true]);
     assert.equal(claim(1), undefined, "no refusal from node 1 in the last attempt");
