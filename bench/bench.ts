@@ -19,6 +19,7 @@ import {
 } from "./contend.js";
 import { exitsByItself } from "./leftovers.js";
 import {
+  bareScripts,
   CONTENDERS,
   floor,
   type Library,
@@ -379,6 +380,7 @@ async function main(nodes1: RedisNodes, nodes5: RedisNodes) {
       const rows = await uncontended(
         [
           () => floor(urls),
+          ...(urls.length === 1 ? [() => bareScripts(urls[0]!, "lock")] : []),
           () => quorumlock(urls, "quorumlock"),
           ...(urls.length > 1 ? [() => quorumlock(urls, "quorumlock, fencing off", { fencing: false })] : []),
           () => redlock(urls),
@@ -432,7 +434,11 @@ async function main(nodes1: RedisNodes, nodes5: RedisNodes) {
       [`(j) semaphore (limit ${PERMITS}) uncontended acquire + release, 5 nodes`, five],
     ] as const) {
       const rows = await uncontended(
-        [() => quorumlockSemaphore(urls, "quorumlock semaphore"), () => redisSemaphoreSemaphore(urls)],
+        [
+          () => quorumlockSemaphore(urls, "quorumlock semaphore"),
+          ...(urls.length === 1 ? [() => bareScripts(urls[0]!, "semaphore")] : []),
+          () => redisSemaphoreSemaphore(urls),
+        ],
         urls,
         admin[urls.length as 1 | 5],
       );

@@ -5,6 +5,13 @@ import { Redlock as SesameRedlock } from "@sesamecare-oss/redlock";
 import { Redis } from "ioredis";
 import { Mutex, RedlockMutex, RedlockSemaphore, Semaphore } from "redis-semaphore";
 import Redlock from "redlock";
+import { mutexKeys } from "../src/mutex/keys.js";
+import { acquire as mutexAcquire, release as mutexRelease } from "../src/mutex/scripts.generated.js";
+import { semaphoreKeys } from "../src/semaphore/keys.js";
+import {
+  acquire as semaphoreAcquire,
+  release as semaphoreRelease,
+} from "../src/semaphore/scripts.generated.js";
 
 // quorumlock as users get it: the built package (`npm run bench` builds it first), not the TypeScript sources
 // through tsx, whose per-closure helpers cost a few per cent on the hot path. Typed from the sources, so that
@@ -54,6 +61,52 @@ export function floor(urls: readonly string[]): Library {
       }
     },
     close: () => closeAll(nodes),
+  };
+}
+
+/**
+ * A second floor, on one node: quorumlock's own acquire and release scripts, with the arguments an uncontended
+ * `acquire()` (default options: fencing on, waiting allowed) and `release()` send, from a bare ioredis client.
+ * What quorumlock does above this row is the library's own work per call (token, vote, lease); what this row
+ * does above the peers is the scripts'. Its commands per op must equal quorumlock's row (the same inner calls).
+ */
+export function bareScripts(url: string, kind: "lock" | "semaphore"): Library {
+  const [node] = clients([url]);
+  const client = node!;
+  const acquireScript = kind === "lock" ? mutexAcquire : semaphoreAcquire;
+  const releaseScript = kind === "lock" ? mutexRelease : semaphoreRelease;
+  let loaded: Promise<unknown> | undefined;
+  let ids = 0;
+  const run = (sha: string, keys: string[], args: (string | number)[]) =>
+    client.evalsha(sha, keys.length, ...keys, ...args);
+  return {
+    name: `floor (quorumlock's ${kind === "lock" ? "" : "semaphore "}scripts, bare client)`,
+    async acquire(key) {
+      loaded ??= Promise.all([acquireScript, releaseScript].map((s) => client.script("LOAD", s.source)));
+      await loaded;
+      const token = randomBytes(20).toString("base64url");
+      const place = `1:3000::bare.${(ids++).toString(36)}`;
+      const release = `bare.${(ids++).toString(36)}`;
+      if (kind === "lock") {
+        const k = mutexKeys("quorumlock:", key);
+        await run(
+          acquireScript.sha1,
+          [k.lock, k.fence, k.waiting, k.heartbeats, k.readers],
+          [token, TTL, "1", place],
+        );
+        return () =>
+          run(
+            releaseScript.sha1,
+            [k.lock, k.fence, k.waiting, k.heartbeats, k.readWaiting, k.readHeartbeats],
+            [token, "", `250:5000:1:${release}:${k.channel}`],
+          );
+      }
+      const k = semaphoreKeys("quorumlock:", key);
+      const keys = [k.holders, k.fence, k.permits, k.waiting, k.heartbeats];
+      await run(acquireScript.sha1, keys, [token, TTL, "1", PERMITS, 1, place, "1"]);
+      return () => run(releaseScript.sha1, keys, [token, "", `${PERMITS}:1:${release}:${k.channel}`]);
+    },
+    close: () => closeAll([client]),
   };
 }
 
