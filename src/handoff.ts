@@ -1,5 +1,5 @@
-// A lock handed straight to a waiter by a release (fair mode's, the semaphore's on one node, and the mutex's for a
-// waiter that waited long): the release set the waiter's token, bumped the fence for it and published
+// A lock handed straight to a waiter by a release (fair mode's, the semaphore's, and the mutex's for a waiter that
+// waited long): the release set the waiter's token, bumped the fence for it and published
 // "h:<waiter id>:<fence>:<server µs>". The waiter holds from that server instant on, without asking: on one node
 // at once, on a quorum once a quorum of nodes handed it the lock (see claimQuorumHandOff).
 import type { LockContext } from "./context.js";
@@ -70,9 +70,10 @@ export interface QuorumMark {
 }
 
 /**
- * A hand-off on a quorum (mutex/release.lua with "2"): each node hands the lock to the first waiter of its own
- * queue, and publishes "h:<waiter id>:<fence>:<server µs>". The waiter holds once a quorum of nodes did, with
- * validity counted from the earliest of them, and the highest fence when a quorum handed it that one (else its
+ * A hand-off on a quorum (mutex/release.lua and semaphore/release.lua with "2"; `ctx.quorum` is the primitive's):
+ * each node hands the lock (or permits) to the first waiter(s) of its own queue, and publishes
+ * "h:<waiter id>:<fence>:<server µs>". The waiter holds once a quorum of nodes did, with validity counted from the
+ * earliest of them, and the highest fence when a quorum handed it that one (else its
  * next attempt, which counts the handed nodes as granted, agrees on a fence as any attempt does).
  *
  * A node's message counts only if the node refused this waiter in its last attempt, over the connection it still

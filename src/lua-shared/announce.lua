@@ -1,5 +1,5 @@
 -- A direct hand-off's announcement, shared by the mutex's and fair mode's (lua-shared/hand-off.lua) and the
--- semaphore's on one node (semaphore/release.lua) (pasted in by scripts/gen-lua.mjs). KEYS[2] is the fencing
+-- semaphore's (semaphore/release.lua) (pasted in by scripts/gen-lua.mjs). KEYS[2] is the fencing
 -- counter key (lua-shared/fence.lua). A waiter id is public (it goes out in the message); the token, the right to
 -- release, never does.
 --- @include "fence.lua"

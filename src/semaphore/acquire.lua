@@ -15,7 +15,7 @@
           "<token>:f" -> the fence of permits a release handed to that token)
   KEYS[4] the waiting queue (sorted set: waiter id -> arrival, server µs)
   KEYS[5] the waiters' heartbeats (hash: waiter id -> "<place expires at, server ms>:<permits wanted>:<ttl ms>:
-          <fencing 0|1>:<limit>:<token>": what a release needs to hand the waiter its permits on one node)
+          <fencing 0|1>:<limit>:<token>": what a release needs to hand the waiter its permits)
   ARGV[1] the caller's token
   ARGV[2] the TTL in milliseconds
   ARGV[3] "1" to bump the fencing counter, "0" to leave it alone
@@ -28,17 +28,19 @@
           lifetime: how long the place lasts without a refresh, in ms; "0": do not (re)register now
           arrival: the waiter's arrival (µs, as the nodes' clocks told it), or "" for this node's time
   ARGV[7] "1" when a grant here is the whole vote (a single node): the caller's place, if it has one (not on a
-          call's first attempt), is dropped with it, and permits a release handed to the caller are its grant
+          call's first attempt), is dropped with it (on a quorum it stays until the call drops it)
+  ARGV[8] (optional) "1" for a waiter on a quorum that fences: a refusal also says where the fencing counter
+          stands, so that the waiter can tell a hand-off made after this attempt from an older one (handoff.ts)
 
   Errors (writing nothing) when fencing and the counter reached 2^53 - 1 (see lua-shared/fence.lua).
   Returns the fence (an integer; 0 when not bumped) when granted and the counter existed before (the usual case:
           a bare integer is the cheapest reply to build and to read),
           {1, fence, 0} when granted and the counter did not exist (a new resource, or a node that lost its
           data),
-          {3, fence, remaining TTL in ms} when a release had handed the permits to this waiter already (one
-          node: its lease began then, not now),
+          {3, fence, remaining TTL in ms} when a release had handed the permits to this waiter already (its
+          lease began then, not now),
           {0, ms until the earliest holder expires (-1: nobody holds; waiters ahead are in the way), this
-          node's time in µs} when the permits do not fit,
+          node's time in µs, and with ARGV[8] the fencing counter (0: none)} when the permits do not fit,
           {2, the limit the current holders use} when that differs from ARGV[4] (nothing granted; the waiter
           is not queued).
 ]]
@@ -79,16 +81,17 @@ if used > 0 then
   if held and held ~= limit then return {2, held} end
 end
 
--- One node: permits a release handed to this waiter (semaphore/release.lua) are its grant, made then. Only those,
--- marked as handed: permits of an earlier attempt of the call are never taken for a grant (see below). Looked at
--- before the place is refreshed: the hand-off dropped it, and a grant needs none. (Dropped again all the same, in
--- case anything put it back.)
-if ARGV[7] == '1' and not first and id ~= '' and used > 0 then
+-- Permits a release handed to this waiter (semaphore/release.lua) are its grant, made then. Only those, marked as
+-- handed: permits of an earlier attempt of the call are never taken for a grant (see below; on a quorum its undo
+-- may still be on its way, and an undo that a later attempt overtook is not sent again: script.ts). Looked at before
+-- the place is refreshed: on one node the hand-off dropped it, and a grant needs none (dropped again all the same,
+-- in case anything put it back); on a quorum it stays, as with any grant there.
+if not first and id ~= '' and used > 0 then
   local handedFence = redis.call('HGET', KEYS[3], token .. ':f')
   local expires = handedFence and redis.call('ZSCORE', KEYS[1], token)
   if expires then
     redis.call('HDEL', KEYS[3], token .. ':f')
-    dropWaiter(KEYS[4], KEYS[5], id)
+    if ARGV[7] == '1' then dropWaiter(KEYS[4], KEYS[5], id) end
     return {3, tonumber(handedFence), tonumber(expires) - nowMs}
   end
 end
@@ -122,7 +125,9 @@ end
 if room < 0 or ahead > room or (used > 0 and redis.call('ZSCORE', KEYS[1], token)) then
   if first then register() end
   local earliest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
-  return {0, earliest and (tonumber(earliest) - nowMs) or -1, nowUs}
+  local wait = earliest and (tonumber(earliest) - nowMs) or -1
+  if ARGV[8] == '1' then return {0, wait, nowUs, tonumber(redis.call('GET', KEYS[2])) or 0} end
+  return {0, wait, nowUs}
 end
 
 -- The fence first: a counter that cannot go higher refuses before anything is written.

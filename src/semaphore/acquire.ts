@@ -48,6 +48,11 @@ export async function attemptSemaphore(
     // One node: a grant is the whole vote (never undone for a split), so the script drops the place with it.
     dropOnGrant ? "1" : "0",
   ];
+  // A queued waiter on a quorum that fences may be handed its permits node by node: its refusals say where each
+  // node's fencing counter stands, to count only hand-offs made after them (handoff.ts).
+  const counted = queue.queued && ctx.fencing && ctx.nodes.length > 1;
+  if (counted) args.push("1");
+  const grants = { token, role: "grant" } as const;
   let handedEarlier = 0;
   const { result, abandon, done } = vote<AcquireReply>(
     ctx.nodes,
@@ -58,22 +63,33 @@ export async function attemptSemaphore(
         [keys.holders, keys.fence, keys.permits, keys.waiting, keys.heartbeats],
         args,
         abandoned,
-      )) as number | [number, number, number?];
+        grants,
+      )) as number | [number, number, number?, number?];
       // The usual grant is a bare integer, the fence (0 when not bumped), of a counter that existed.
       if (typeof reply === "number") {
         return { status: "ok", value: { fence: reply, existed: true, retryAfter: 0, now: 0 } };
       }
-      const [kind, a, b] = reply.map(Number) as [number, number, number];
+      const [kind, a, b, c] = reply.map(Number) as [number, number, number, number?];
       if (kind === 1) return { status: "ok", value: { fence: a, existed: b !== 0, retryAfter: 0, now: 0 } };
       if (kind === 3) {
-        // Permits a release handed to this waiter before it asked (one node): its lease began then, not now.
+        // Permits a release handed to this waiter before it asked: its lease began then, not now.
         handedEarlier = Math.max(handedEarlier, ttl - b);
         return { status: "ok", value: { fence: a, existed: true, retryAfter: 0, now: 0 } };
       }
       if (kind === 2) {
         return { status: "refused", value: { fence: 0, existed: true, retryAfter: 0, now: 0, heldLimit: a } };
       }
-      return { status: "refused", value: { fence: 0, existed: true, retryAfter: a, now: b } };
+      return {
+        status: "refused",
+        value: {
+          fence: 0,
+          existed: true,
+          retryAfter: a,
+          now: b,
+          counter: counted && c !== undefined ? c : undefined,
+          session: counted ? conn.session?.() : undefined,
+        },
+      };
     },
     {
       quorum: ctx.quorum,
@@ -85,7 +101,7 @@ export async function attemptSemaphore(
     },
   );
   const release = (nodes: readonly number[] | undefined) =>
-    releaseSemaphore(ctx, keys, request.limit, token, { nodes, after: done });
+    releaseSemaphore(ctx, keys, request.limit, token, { nodes, after: done, undo: true });
   let round: VoteResult<AcquireReply>;
   try {
     round = await result;

@@ -1,15 +1,18 @@
-// On one node a semaphore's release hands the freed permits straight to the waiters that fit (semaphore/release.lua;
-// that the waiter then makes no attempt of its own is counted in test/waiting/attempts.test.ts). Only to a waiter
-// whose manager listens; a waiter that looks again after the hand-off (its message lost) takes the handed permits
-// as its grant, dated from the hand-off; one that gives up frees them. The scripts are run here as a waiter's
-// manager runs them, with a plain subscriber standing in for its manager.
+// A semaphore's release hands the freed permits straight to the waiters that fit (semaphore/release.lua; that the
+// waiter then makes no attempt of its own is counted in test/waiting/attempts.test.ts). On one node: only to a
+// waiter whose manager listens; a waiter that looks again after the hand-off (its message lost) takes the handed
+// permits as its grant, dated from the hand-off; one that gives up frees them. The scripts are run here as a
+// waiter's manager runs them, with a plain subscriber standing in for its manager. On five nodes each node hands
+// over on its own, and the waiter holds once a quorum of them did, counted by their fences (src/handoff.ts).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { LockAdmin } from "../../src/admin.js";
 import { type Lease, LockManager } from "../../src/index.js";
 import { type SemaphoreKeys, semaphoreKeys } from "../../src/semaphore/keys.js";
 import { acquire, release } from "../../src/semaphore/scripts.generated.js";
 import { inspector } from "../support/adapters.js";
+import { staleHandOffsMakeNoLease } from "../support/handoff.js";
 import { fresh } from "../support/names.js";
 import { useNodes } from "../support/nodes.js";
 import { SHORT as T } from "../support/timeouts.js";
@@ -204,5 +207,132 @@ describe("a semaphore's release hands permits to the waiters that fit (one node)
         await locks.close();
       }
     }),
+  );
+});
+
+describe("a semaphore's release hands permits to the waiters that fit (five nodes: a quorum of 3 for limit 1)", () => {
+  const five = useNodes(5);
+
+  interface Queued {
+    readonly name: string;
+    readonly keys: SemaphoreKeys;
+    readonly admins: ReturnType<typeof inspector>[];
+    /** Held by another manager on every node. */
+    readonly held: Lease;
+    /** The waiter's acquire, queued on every node. */
+    readonly waiting: Promise<Lease>;
+    /** The waiter's id, as the queues know it. */
+    readonly id: string;
+    settled(): boolean;
+  }
+
+  /** Runs `body` with a permit (limit 1) held on every node and a waiter of another manager queued for it. */
+  async function withQueuedWaiter(what: string, body: (q: Queued) => Promise<void>) {
+    const name = fresh(what);
+    const keys = semaphoreKeys("quorumlock:", name);
+    const holder = new LockManager({ nodes: five.urls() });
+    const waiter = new LockManager({ nodes: five.urls() });
+    const admins = five.urls().map(inspector);
+    try {
+      const held = await holder.semaphore(name, { limit: 1 }).acquire({ ttl: TTL });
+      for (const admin of admins)
+        while ((await admin.zscore(keys.holders, held.token)) === null) await sleep(2);
+      let settled = false;
+      const waiting = waiter
+        .semaphore(name, { limit: 1 })
+        .acquire({ ttl: 5_000, wait: 8_000 })
+        .finally(() => {
+          settled = true;
+        });
+      for (const admin of admins) while ((await admin.zcard(keys.waiting)) === 0) await sleep(2);
+      const [id = ""] = await admins[0]!.zrange(keys.waiting, 0, 0);
+      await body({ name, keys, admins, held, waiting, id, settled: () => settled });
+    } finally {
+      for (const admin of admins) admin.disconnect();
+      await Promise.all([holder.close(), waiter.close()]);
+    }
+  }
+
+  /** Each node's clock, ms. */
+  const nowMs = async (admin: ReturnType<typeof inspector>) => {
+    const [seconds = 0, micros = 0] = (await admin.time()).map(Number);
+    return seconds * 1000 + Math.floor(micros / 1000);
+  };
+
+  it(
+    "every node hands it the permit: the next fence, the lease counted from the hand-offs, its place kept",
+    T,
+    () =>
+      withQueuedWaiter("sem-handoff-quorum", async ({ name, keys, admins, held, waiting, id }) => {
+        await held.release();
+        const lease = await waiting;
+        assert.ok(lease.fence! > held.fence!, `fence ${lease.fence} above the releaser's ${held.fence}`);
+        const left = await Promise.all(
+          admins.map(async (a) => Number(await a.zscore(keys.holders, lease.token)) - (await nowMs(a))),
+        );
+        assert.ok(
+          left.every((ms) => ms > 0),
+          `handed to the waiter on every node: ${left.join(" ")} ms left`,
+        );
+        assert.ok(lease.remainingMs <= Math.min(...left) + 5, `${lease.remainingMs} ms left; nodes ${left}`);
+        // Each node kept its place until its call ends; `status` does not count a holder as a waiter.
+        assert.deepEqual(
+          await Promise.all(admins.map((a) => a.zscore(keys.waiting, id).then((p) => p !== null))),
+          [true, true, true, true, true],
+        );
+        const admin = new LockAdmin({ nodes: five.urls() });
+        try {
+          assert.equal((await admin.inspect(name)).permitWaiters, 0);
+        } finally {
+          await admin.close();
+        }
+        await lease.release();
+        assert.deepEqual(
+          await Promise.all(admins.map((a) => a.exists(keys.holders, keys.waiting))),
+          [0, 0, 0, 0, 0],
+          "its release freed the permit and dropped its place everywhere",
+        );
+      }),
+  );
+
+  it(
+    "hand-offs from fewer than a quorum are no lease: the waiter then holds only once a quorum grants it",
+    T,
+    () =>
+      withQueuedWaiter("sem-handoff-minority", async ({ keys, admins, held, waiting, id, settled }) => {
+        // On nodes 2, 3 and 4 another waiter queued first (the queues disagree), whose manager nobody runs: those
+        // nodes wake it (nobody hears) and keep the freed permit for it until its place expires; nodes 0 and 1 hand
+        // the permit to our waiter.
+        for (const admin of admins.slice(2)) {
+          await admin.zadd(keys.waiting, 1, "ghost.1");
+          await admin.hset(
+            keys.heartbeats,
+            "ghost.1",
+            `${(await nowMs(admin)) + 1_500}:1:30000:1:1:ghost-token`,
+          );
+        }
+        await held.release();
+        await sleep(300);
+        assert.equal(settled(), false, "two hand-offs of five are no lease (q = 3)");
+        // Its attempts meanwhile take the handed permits as granted, and give them back when the vote fails: its
+        // place stays first on nodes 0 and 1.
+        for (const admin of admins.slice(0, 2)) assert.notEqual(await admin.zscore(keys.waiting, id), null);
+        const lease = await waiting;
+        const holding = (await Promise.all(admins.map((a) => a.zscore(keys.holders, lease.token)))).filter(
+          (e) => e !== null,
+        ).length;
+        assert.ok(holding >= 3, `the waiter's lease is held on ${holding} nodes`);
+        assert.ok(lease.fence! > held.fence!);
+        await lease.release();
+      }),
+  );
+
+  it(
+    "a hand-off older than the waiter's last refusal does not count (its fence is not above that counter)",
+    T,
+    () =>
+      withQueuedWaiter("sem-handoff-stale", (q) =>
+        staleHandOffsMakeNoLease(q, q.keys.channel, q.keys.fence, q.id),
+      ),
   );
 });

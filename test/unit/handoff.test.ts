@@ -13,11 +13,11 @@ const TTL = 10_000;
 const REFUSED_AT = 5_000_000_000;
 const COUNTER = 41;
 
-function setUp(marked: readonly boolean[] = [true, true, true, true, true]) {
+function setUp(marked: readonly boolean[] = [true, true, true, true, true], quorum = 3) {
   const sessions = marked.map((_, i) => ({ session: i }));
   const ctx = {
     nodes: sessions.map((s, i) => ({ label: `node${i}`, session: () => s.session })),
-    quorum: 3,
+    quorum,
   } as unknown as LockContext;
   const nodes: (NodeMark | undefined)[] = marked.map((m, i) =>
     m ? { serverMicros: REFUSED_AT, counter: COUNTER, session: i } : undefined,
@@ -48,6 +48,14 @@ describe("a quorum's hand-offs", () => {
       ["ok", "pending", "pending", "ok", "ok"],
     );
     assert.ok(lease.start <= monotonicNow());
+  });
+
+  it("count to the primitive's quorum: a semaphore of limit 3 on five nodes needs four", () => {
+    const { claim } = setUp(undefined, 4);
+    for (const node of [0, 1, 2]) assert.equal(claim(node), "pending");
+    const lease = claim(3);
+    assert.ok(lease && lease !== "pending");
+    assert.equal(lease.fence, COUNTER + 1);
   });
 
   it("do not count a message whose fence is not above the counter the node refused with (an older hand-off)", () => {

@@ -242,19 +242,25 @@ describe("attempts per contended acquire", () => {
       },
     );
   }
-  for (const count of [1, 5] as const) {
+  for (const [count, fencing] of [
+    [1, true],
+    [5, true],
+    [5, false],
+  ] as const) {
     it(
       count === 1
         ? "semaphore, 1 node: a waiter queues in its first busy attempt and the release hands it the permit"
-        : `semaphore, ${count} nodes: a waiter queues in its first busy attempt and takes the permit in the next`,
+        : fencing
+          ? `semaphore, ${count} nodes: a waiter queues in its first busy attempt and each node's release hands it the permit`
+          : `semaphore, ${count} nodes, without fencing: a waiter queues in its first busy attempt and takes the permit in the next`,
       T,
       async () => {
-        const name = fresh(`attempts-semaphore-${count}`);
+        const name = fresh(`attempts-semaphore-${count}-${fencing}`);
         const urls = (count === 1 ? one : five).urls();
         const holder = new LockManager({ nodes: urls });
         const spy = spiedNodes(urls);
         const calls = () => spy.calls(semaphoreScript.sha1);
-        const waiter = new LockManager({ nodes: spy.clients });
+        const waiter = new LockManager({ nodes: spy.clients, fencing });
         const admins = urls.map(inspector);
         const queue = `quorumlock:{${name}}:semaphore:waiting`;
         const holders = `quorumlock:{${name}}:semaphore`;
@@ -307,6 +313,13 @@ describe("attempts per contended acquire", () => {
                 assert.equal(calls() - before, 1, "then handed the permit, without asking again");
                 // Nothing of the hand-off is left once the permit is freed.
                 assert.equal(await admins[0]!.exists(`${holders}:permits`), 0, "the permits hash is gone");
+              } else if (fencing) {
+                assert.equal(
+                  calls() - before,
+                  count,
+                  "then handed the permit by a quorum, without asking again",
+                );
+                assert.ok(granted.fence! > held.fence!, "a fence above the releaser's");
               } else assert.equal(calls() - before, 2 * count, "then woken and granted");
               counted = true;
             }

@@ -9,6 +9,7 @@ import { LockAdmin } from "../../src/admin.js";
 import { type Lease, LockManager } from "../../src/index.js";
 import { mutexKeys } from "../../src/mutex/keys.js";
 import { inspector } from "../support/adapters.js";
+import { staleHandOffsMakeNoLease } from "../support/handoff.js";
 import { fresh } from "../support/names.js";
 import { useCluster, useNodes } from "../support/nodes.js";
 import { SHORT as T } from "../support/timeouts.js";
@@ -298,23 +299,9 @@ describe("a release hands the lock to a waiter that has waited long (five nodes)
     "a hand-off older than the waiter's last refusal does not count (its fence is not above that counter)",
     T,
     () =>
-      withQueuedWaiter("handoff-stale", undefined, async ({ keys, admins, held, waiting, settled }) => {
-        // What a node would publish for a hand-off made before the waiter's refusal (one that an undo of its own
-        // took back, read late): every node's message, each with the fence its counter stood at then.
-        const [id = ""] = await admins[0]!.zrange(keys.waiting, 0, 0);
-        const channel = `${keys.channel}:${id.split(".")[0]}`;
-        for (const admin of admins) {
-          const [seconds = 0, micros = 0] = (await admin.time()).map(Number);
-          const fence = await admin.get(keys.fence);
-          const heard = await admin.publish(channel, `h:${id}:${fence}:${seconds * 1_000_000 + micros}`);
-          assert.equal(heard, 1, "the waiter's manager listens");
-        }
-        await sleep(200);
-        assert.equal(settled(), false, "the waiter did not take the stale hand-offs for a lease");
-        await held.release();
-        const lease = await waiting;
-        assert.ok(lease.fence! > held.fence!);
-        await lease.release();
+      withQueuedWaiter("handoff-stale", undefined, async (q) => {
+        const [id = ""] = await q.admins[0]!.zrange(q.keys.waiting, 0, 0);
+        await staleHandOffsMakeNoLease(q, q.keys.channel, q.keys.fence, id);
       }),
   );
 
