@@ -273,7 +273,7 @@ describe("attempts per contended acquire", () => {
           // quorum); if that splits its vote, the undo and the next attempt are legitimate but not the path counted
           // here, so such a round is not checked, and a counted one is run again (three at most). So is a round in
           // which a fencing waiter heard the third node's hand-off only after it stopped gathering them (twice its
-          // last attempt's time, at least 2 ms: on a loaded machine the five messages can spread wider) and made an
+          // last attempt's time, at least 5 ms: on a loaded machine the five messages can spread wider) and made an
           // attempt, which takes the handed permits as granted.
           const expected = count === 1 ? 2 : fencing ? count : 2 * count;
           let counted = false;
