@@ -1,11 +1,12 @@
 // What every primitive's attempt does with its vote once the nodes answered: too few answered (unavailable), busy
 // (when to look again, and the waiter's arrival), or a lease (the fence agreed, validity left). The primitive owns
 // its request, its scripts and its cleanup.
+import type { RedisConnection } from "./clients/connection.js";
 import { type LockContext, serverNowUs } from "./context.js";
 import { agreeOnFence, type FenceKeys, type GrantedFence } from "./fencing/agree.js";
 import type { ClockMark, NodeMark, QuorumMark } from "./handoff.js";
 import type { AttemptResult, Place } from "./primitive.js";
-import type { VoteResult } from "./quorum.js";
+import type { Verdict, VoteResult } from "./quorum.js";
 import type { Abortable } from "./signals.js";
 import { monotonicNow, validityLeft } from "./validity.js";
 
@@ -41,6 +42,39 @@ export interface Queueing {
 }
 
 const UNQUEUED: Queueing = { queued: false, first: false, register: false };
+
+/**
+ * Whether an attempt's refusals must say where each node's fencing counter stands (the acquire scripts' optional
+ * last argument, "1"): a queued waiter on a quorum that fences may be handed the lock or its permits node by node,
+ * and counts only hand-offs made after its refusal there (handoff.ts).
+ */
+export function countsHandOffs(ctx: LockContext, q: Queueing): boolean {
+  return q.queued && ctx.fencing && ctx.nodes.length > 1;
+}
+
+/**
+ * A busy node's verdict: when to look again (ms) and its clock (µs); with `counted`, its fencing counter (0: none)
+ * and the session of the connection the reply came over, read as it arrives (before any reconnect).
+ */
+export function refusal(
+  conn: RedisConnection,
+  counted: boolean,
+  retryAfter: number,
+  now: number,
+  counter: unknown,
+): Verdict<NodeReply> {
+  return {
+    status: "refused",
+    value: {
+      fence: 0,
+      retryAfter,
+      existed: true,
+      now,
+      counter: counted && counter !== undefined ? Number(counter) : undefined,
+      session: counted ? conn.session?.() : undefined,
+    },
+  };
+}
 
 /**
  * The waiter's place as an acquire script takes it, in one argument (lua-shared/place.lua): "" when the attempt

@@ -1,5 +1,13 @@
 import { randomFillSync } from "node:crypto";
-import { type NodeReply, placeArg, queueing, settleAttempt, undoAttempt } from "../attempt.js";
+import {
+  countsHandOffs,
+  type NodeReply,
+  placeArg,
+  queueing,
+  refusal,
+  settleAttempt,
+  undoAttempt,
+} from "../attempt.js";
 import type { LockContext } from "../context.js";
 import type { FenceKeys } from "../fencing/agree.js";
 import type { AttemptResult, Place } from "../primitive.js";
@@ -80,8 +88,8 @@ export async function attemptWith(
   // A poller is not queued: a lock kept for it would wait for its next look.
   const queue = queueing(ctx, place, place?.reachable === true, start);
   const args = [token, ttl, ctx.fencing ? "1" : "0", placeArg(place, queue)];
-  // A queued waiter on a quorum that fences may be handed the lock: its refusals say where each counter stands.
-  const counted = spec.handsOff === true && queue.queued && ctx.fencing && ctx.nodes.length > 1;
+  // The lock may be handed over node by node: the refusals then carry the fencing counters (ARGV[5]).
+  const counted = spec.handsOff === true && countsHandOffs(ctx, queue);
   if (counted) args.push("1");
   const grants: Ownership = { token, role: "grant" };
   let handedEarlier = 0;
@@ -91,8 +99,6 @@ export async function attemptWith(
       const reply = (await runScript(conn, spec.script, spec.keys, args, abandoned, grants)) as
         | number
         | [number, number, number?, number?];
-      // (The session the reply came over: read now, before any reconnect can happen.)
-      const session = counted ? conn.session?.() : undefined;
       // The usual grant is a bare integer, the fence (0 when not bumped), of a counter that existed.
       if (typeof reply === "number") {
         return { status: "ok", value: { fence: reply, retryAfter: 0, existed: true, now: 0 } };
@@ -105,17 +111,7 @@ export async function attemptWith(
           value: { fence: Number(reply[1]), retryAfter: 0, existed: reply[2] !== 0, now: 0 },
         };
       }
-      return {
-        status: "refused",
-        value: {
-          fence: 0,
-          retryAfter: Number(reply[1]),
-          existed: true,
-          now: Number(reply[2]),
-          counter: counted && reply[3] !== undefined ? Number(reply[3]) : undefined,
-          session,
-        },
-      };
+      return refusal(conn, counted, Number(reply[1]), Number(reply[2]), reply[3]);
     },
     {
       quorum: ctx.quorum,

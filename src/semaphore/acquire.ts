@@ -1,4 +1,12 @@
-import { type NodeReply, placeArg, queueing, settleAttempt, undoAttempt } from "../attempt.js";
+import {
+  countsHandOffs,
+  type NodeReply,
+  placeArg,
+  queueing,
+  refusal,
+  settleAttempt,
+  undoAttempt,
+} from "../attempt.js";
 import type { LockContext } from "../context.js";
 import { SemaphoreLimitError } from "../errors.js";
 import type { AttemptResult, Place } from "../primitive.js";
@@ -48,9 +56,8 @@ export async function attemptSemaphore(
     // One node: a grant is the whole vote (never undone for a split), so the script drops the place with it.
     dropOnGrant ? "1" : "0",
   ];
-  // A queued waiter on a quorum that fences may be handed its permits node by node: its refusals say where each
-  // node's fencing counter stands, to count only hand-offs made after them (handoff.ts).
-  const counted = queue.queued && ctx.fencing && ctx.nodes.length > 1;
+  // Its permits may be handed over node by node: the refusals then carry the fencing counters (ARGV[8]).
+  const counted = countsHandOffs(ctx, queue);
   if (counted) args.push("1");
   const grants = { token, role: "grant" } as const;
   let handedEarlier = 0;
@@ -79,17 +86,7 @@ export async function attemptSemaphore(
       if (kind === 2) {
         return { status: "refused", value: { fence: 0, existed: true, retryAfter: 0, now: 0, heldLimit: a } };
       }
-      return {
-        status: "refused",
-        value: {
-          fence: 0,
-          existed: true,
-          retryAfter: a,
-          now: b,
-          counter: counted && c !== undefined ? c : undefined,
-          session: counted ? conn.session?.() : undefined,
-        },
-      };
+      return refusal(conn, counted, a, b, c);
     },
     {
       quorum: ctx.quorum,
