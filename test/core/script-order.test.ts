@@ -11,9 +11,17 @@ import { createClient } from "redis";
 import type { RedisConnection } from "../../src/clients/connection.js";
 import { IORedisConnection } from "../../src/clients/ioredis.js";
 import { type NodeRedisClient, NodeRedisConnection } from "../../src/clients/node-redis.js";
+import type { LockContext } from "../../src/context.js";
 import { mutexKeys } from "../../src/mutex/keys.js";
 import { acquire, release } from "../../src/mutex/scripts.generated.js";
 import { runScript } from "../../src/script.js";
+import { attemptSemaphore } from "../../src/semaphore/acquire.js";
+import { semaphoreKeys } from "../../src/semaphore/keys.js";
+import { releaseSemaphore } from "../../src/semaphore/release.js";
+import {
+  acquire as semaphoreAcquire,
+  release as semaphoreRelease,
+} from "../../src/semaphore/scripts.generated.js";
 import { fresh } from "../support/names.js";
 import { useNodes } from "../support/nodes.js";
 import { SHORT as T } from "../support/timeouts.js";
@@ -136,6 +144,69 @@ for (const [adapter, open] of Object.entries(connections)) {
         assert.equal(await verdict(attempt), 1);
         assert.equal(await undo, 1, "the undo ran after the attempt, by EVAL");
         assert.equal(await conn.send(["GET", s.lock]), null);
+      },
+    );
+
+    it(
+      "a semaphore attempt's undo is a revoke too: overtaken, it does not free permits handed to the call since",
+      T,
+      async () => {
+        // The next attempt takes permits a release marked as handed to this token as its grant (on a quorum as on
+        // one node), so the undo of the attempt before, if its NOSCRIPT fallback ran behind it, would free them
+        // under a lease that counts them.
+        const ctx: LockContext = {
+          nodes: [conn],
+          quorum: 1,
+          nodeTimeout: 2_000,
+          prefix: "quorumlock:",
+          fencing: true,
+          track: () => {},
+          serverClock: { offsetUs: undefined, at: 0 },
+        };
+        const name = fresh("sem-order");
+        const keys = semaphoreKeys("quorumlock:", name);
+        const token = "owner-s";
+        // The connection ran both scripts, then the node's cache was emptied, and only the acquire loaded again.
+        const warm = semaphoreKeys("quorumlock:", fresh("sem-warm"));
+        const warmKeys = [warm.holders, warm.fence, warm.permits, warm.waiting, warm.heartbeats];
+        await runScript(conn, semaphoreAcquire, warmKeys, ["warm", TTL, "1", 1, 1, "", "1"]);
+        await runScript(conn, semaphoreRelease, warmKeys, ["warm", "", `1:1:r0:${warm.channel}`]);
+        await conn.send(["SCRIPT", "FLUSH"]);
+        await conn.send(["SCRIPT", "LOAD", semaphoreAcquire.source]);
+        // A release has handed this token its permit (semaphore/release.lua's grant, marked with its fence).
+        const [seconds = "0"] = (await conn.send(["TIME"])) as string[];
+        const expires = Number(seconds) * 1000 + TTL;
+        await conn.send(["SET", keys.fence, "41"]);
+        await conn.send(["ZADD", keys.holders, String(expires), token]);
+        await conn.send(["HSET", keys.permits, token, "1", `${token}:f`, "41", ":used", "1", ":limit", "1"]);
+        const place = {
+          id: "w.1",
+          attempts: 1,
+          reachable: true,
+          registered: performance.now(),
+          arrival: undefined,
+        };
+        // Sent back to back: the undo's NOSCRIPT comes back only after the attempt ran.
+        const undo = releaseSemaphore(ctx, keys, 1, token, { undo: true });
+        const next = attemptSemaphore(
+          ctx,
+          keys,
+          { resource: name, limit: 1, permits: 1 },
+          token,
+          TTL,
+          undefined,
+          place,
+        );
+        const [undone, granted] = await Promise.all([undo, next]);
+        assert.equal(undone.answered, 0, "the overtaken undo failed on this node rather than run late");
+        assert.equal(granted.kind, "acquired", "the attempt took the handed permit as its grant");
+        assert.notEqual(
+          await conn.send(["ZSCORE", keys.holders, token]),
+          null,
+          "and the node still holds it",
+        );
+        await releaseSemaphore(ctx, keys, 1, token);
+        assert.equal(await conn.send(["EXISTS", keys.holders]), 0);
       },
     );
 
